@@ -1,0 +1,2 @@
+//! OCI bundle to running sandbox: spawning and confining the Sentry and the
+//! Gofers, state records, and the `runsc` command line.
