@@ -46,15 +46,7 @@ pub const INITIAL_RFLAGS: u64 = 0x202;
 impl Regs {
     /// Registers of a fresh thread starting at `rip` with stack `rsp`.
     pub fn new_user(rip: u64, rsp: u64) -> Regs {
-        Regs {
-            rip,
-            rsp,
-            cs: USER_CS,
-            ss: USER_SS,
-            eflags: INITIAL_RFLAGS,
-            orig_rax: u64::MAX,
-            ..Regs::default()
-        }
+        Regs { rip, rsp, cs: USER_CS, ss: USER_SS, eflags: INITIAL_RFLAGS, orig_rax: u64::MAX, ..Regs::default() }
     }
 
     /// The system call number of an [`crate::Exit::Syscall`].
@@ -124,11 +116,7 @@ impl FpState {
 
     /// The MXCSR register.
     pub fn mxcsr(&self) -> u32 {
-        u32::from_le_bytes(
-            self.bytes[MXCSR_OFFSET..MXCSR_OFFSET + 4]
-                .try_into()
-                .expect("4 bytes"),
-        )
+        u32::from_le_bytes(self.bytes[MXCSR_OFFSET..MXCSR_OFFSET + 4].try_into().expect("4 bytes"))
     }
 
     /// XMM register `n` (0..16), little-endian bytes.
@@ -147,10 +135,7 @@ impl FpState {
 
 impl std::fmt::Debug for FpState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FpState")
-            .field("size", &self.bytes.len())
-            .field("mxcsr", &self.mxcsr())
-            .finish()
+        f.debug_struct("FpState").field("size", &self.bytes.len()).field("mxcsr", &self.mxcsr()).finish()
     }
 }
 
@@ -172,12 +157,7 @@ pub struct CpuState {
 impl CpuState {
     /// A fresh thread at `rip` with stack `rsp` and initial FP state.
     pub fn new(rip: u64, rsp: u64) -> CpuState {
-        CpuState {
-            regs: Regs::new_user(rip, rsp),
-            fp: FpState::initial(),
-            fp_current: true,
-            fp_modified: true,
-        }
+        CpuState { regs: Regs::new_user(rip, rsp), fp: FpState::initial(), fp_current: true, fp_modified: true }
     }
 
     /// The FP state, if the Sentry's copy is current.
@@ -204,12 +184,7 @@ impl CpuState {
     /// A copy for a new thread or process (fork/clone). The FP state must be
     /// current (call `pull_fp` first); returns `None` otherwise.
     pub fn fork(&self) -> Option<CpuState> {
-        self.fp_current.then(|| CpuState {
-            regs: self.regs,
-            fp: self.fp.clone(),
-            fp_current: true,
-            fp_modified: true,
-        })
+        self.fp_current.then(|| CpuState { regs: self.regs, fp: self.fp.clone(), fp_current: true, fp_modified: true })
     }
 
     // Platform-side bookkeeping.

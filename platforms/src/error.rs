@@ -19,11 +19,7 @@ pub enum PlatformError {
     OutOfMemory { requested: u64, available: u64 },
 
     #[error("invalid range {addr:#x}+{len:#x}: {why}")]
-    InvalidRange {
-        addr: u64,
-        len: u64,
-        why: &'static str,
-    },
+    InvalidRange { addr: u64, len: u64, why: &'static str },
 
     #[error("application stub process {pid} died unexpectedly ({why})")]
     StubDied { pid: i32, why: String },
@@ -41,16 +37,10 @@ pub enum PlatformError {
 impl PlatformError {
     /// Wraps the current `errno` for a failed host call named `op`.
     pub(crate) fn last_os(op: &'static str) -> PlatformError {
-        PlatformError::Host {
-            op,
-            source: io::Error::last_os_error(),
-        }
+        PlatformError::Host { op, source: io::Error::last_os_error() }
     }
 
     pub(crate) fn host(op: &'static str, errno: i32) -> PlatformError {
-        PlatformError::Host {
-            op,
-            source: io::Error::from_raw_os_error(errno),
-        }
+        PlatformError::Host { op, source: io::Error::from_raw_os_error(errno) }
     }
 }

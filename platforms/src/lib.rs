@@ -37,31 +37,11 @@ pub struct Perms {
 }
 
 impl Perms {
-    pub const NONE: Perms = Perms {
-        read: false,
-        write: false,
-        execute: false,
-    };
-    pub const R: Perms = Perms {
-        read: true,
-        write: false,
-        execute: false,
-    };
-    pub const RW: Perms = Perms {
-        read: true,
-        write: true,
-        execute: false,
-    };
-    pub const RX: Perms = Perms {
-        read: true,
-        write: false,
-        execute: true,
-    };
-    pub const RWX: Perms = Perms {
-        read: true,
-        write: true,
-        execute: true,
-    };
+    pub const NONE: Perms = Perms { read: false, write: false, execute: false };
+    pub const R: Perms = Perms { read: true, write: false, execute: false };
+    pub const RW: Perms = Perms { read: true, write: true, execute: false };
+    pub const RX: Perms = Perms { read: true, write: false, execute: true };
+    pub const RWX: Perms = Perms { read: true, write: true, execute: true };
 
     /// Linux `PROT_*` bits for these permissions.
     pub fn to_prot(self) -> i32 {
@@ -89,9 +69,7 @@ impl Perms {
 
     /// Whether every permission in `other` is also in `self`.
     pub fn contains(self, other: Perms) -> bool {
-        (self.read || !other.read)
-            && (self.write || !other.write)
-            && (self.execute || !other.execute)
+        (self.read || !other.read) && (self.write || !other.write) && (self.execute || !other.execute)
     }
 }
 
@@ -158,11 +136,7 @@ pub enum Exit {
     /// `access` that the address space does not allow. `info` is the host's
     /// SIGSEGV/SIGBUS siginfo, for the Sentry to forward if it cannot resolve
     /// the fault. `regs.rip` points at the faulting instruction.
-    Fault {
-        addr: u64,
-        access: Perms,
-        info: SigInfo,
-    },
+    Fault { addr: u64, access: Perms, info: SigInfo },
     /// Any other synchronous signal the application caused (SIGILL, SIGFPE,
     /// SIGTRAP, SIGSEGV from a general-protection fault, ...).
     Signal(SigInfo),
@@ -197,8 +171,7 @@ pub trait Platform: Send + Sync {
 pub trait AddressSpace: Send + Sync {
     /// Maps `len` bytes of the memory file at `offset` to `addr` with `perms`,
     /// replacing whatever was mapped there. All three must be page-aligned.
-    fn map_file(&self, addr: u64, len: u64, offset: u64, perms: Perms)
-        -> Result<(), PlatformError>;
+    fn map_file(&self, addr: u64, len: u64, offset: u64, perms: Perms) -> Result<(), PlatformError>;
 
     /// Changes the permissions of the mapped pages in `[addr, addr+len)`.
     fn protect(&self, addr: u64, len: u64, perms: Perms) -> Result<(), PlatformError>;
@@ -215,11 +188,7 @@ pub trait Context {
     /// Runs the application with register state `cpu` in `address_space`
     /// until it needs the Sentry. On return `cpu` holds the application's
     /// registers at that point (FP state: see [`CpuState`]).
-    fn switch(
-        &mut self,
-        address_space: &Arc<dyn AddressSpace>,
-        cpu: &mut CpuState,
-    ) -> Result<Exit, PlatformError>;
+    fn switch(&mut self, address_space: &Arc<dyn AddressSpace>, cpu: &mut CpuState) -> Result<Exit, PlatformError>;
 
     /// Makes `cpu.fp` current (reads the FP/SSE/AVX state back from where the
     /// application last ran), so the Sentry can inspect or save it.

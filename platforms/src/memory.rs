@@ -57,13 +57,7 @@ impl MemoryFile {
         let fd = sys::memfd_create("rvisor-memory")?;
         sys::ftruncate(fd.as_raw_fd(), size)?;
         let mapping = sys::Mapping::shared(fd.as_raw_fd(), size)?;
-        Ok(MemoryFile {
-            fd,
-            mapping,
-            size,
-            free: Mutex::new(FreeExtents::new(size)),
-            used: AtomicU64::new(0),
-        })
+        Ok(MemoryFile { fd, mapping, size, free: Mutex::new(FreeExtents::new(size)), used: AtomicU64::new(0) })
     }
 
     /// The host descriptor of the memfd (for platforms that map it).
@@ -84,18 +78,12 @@ impl MemoryFile {
     /// Allocates `len` bytes (rounded up to pages) of zeroed memory.
     pub fn allocate(&self, len: u64) -> Result<FileRange, PlatformError> {
         if len == 0 {
-            return Err(PlatformError::InvalidRange {
-                addr: 0,
-                len,
-                why: "empty allocation",
-            });
+            return Err(PlatformError::InvalidRange { addr: 0, len, why: "empty allocation" });
         }
         let len = round_up(len);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        let start = free.take(len).ok_or(PlatformError::OutOfMemory {
-            requested: len,
-            available: self.size - self.used(),
-        })?;
+        let start =
+            free.take(len).ok_or(PlatformError::OutOfMemory { requested: len, available: self.size - self.used() })?;
         self.used.fetch_add(len, Ordering::Relaxed);
         Ok(FileRange { start, len })
     }
@@ -105,11 +93,7 @@ impl MemoryFile {
     pub fn free(&self, range: FileRange) -> Result<(), PlatformError> {
         self.check(range.start, range.len)?;
         if range.start % PAGE_SIZE != 0 || range.len % PAGE_SIZE != 0 {
-            return Err(PlatformError::InvalidRange {
-                addr: range.start,
-                len: range.len,
-                why: "not page-aligned",
-            });
+            return Err(PlatformError::InvalidRange { addr: range.start, len: range.len, why: "not page-aligned" });
         }
         sys::punch_hole(self.fd.as_raw_fd(), range.start, range.len)?;
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,13 +109,7 @@ impl MemoryFile {
         // application may write the same bytes concurrently from another
         // process; like any shared memory, the copy then sees some mix of old
         // and new bytes, which is the semantics the application asked for.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.mapping.ptr().add(offset as usize),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
+        unsafe { std::ptr::copy_nonoverlapping(self.mapping.ptr().add(offset as usize), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -139,13 +117,7 @@ impl MemoryFile {
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), PlatformError> {
         self.check(offset, buf.len() as u64)?;
         // SAFETY: as in `read_at`; the destination is inside our mapping.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                buf.as_ptr(),
-                self.mapping.ptr().add(offset as usize),
-                buf.len(),
-            )
-        };
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.mapping.ptr().add(offset as usize), buf.len()) };
         Ok(())
     }
 
@@ -163,11 +135,7 @@ impl MemoryFile {
         self.check(src, len)?;
         self.check(dst, len)?;
         if src < dst + len && dst < src + len {
-            return Err(PlatformError::InvalidRange {
-                addr: dst,
-                len,
-                why: "overlapping copy",
-            });
+            return Err(PlatformError::InvalidRange { addr: dst, len, why: "overlapping copy" });
         }
         // SAFETY: both ranges are inside the mapping and do not overlap.
         unsafe {
@@ -197,11 +165,7 @@ impl MemoryFile {
     fn check(&self, offset: u64, len: u64) -> Result<(), PlatformError> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size => Ok(()),
-            _ => Err(PlatformError::InvalidRange {
-                addr: offset,
-                len,
-                why: "outside the memory file",
-            }),
+            _ => Err(PlatformError::InvalidRange { addr: offset, len, why: "outside the memory file" }),
         }
     }
 }
@@ -217,9 +181,7 @@ struct FreeExtents {
 
 impl FreeExtents {
     fn new(size: u64) -> FreeExtents {
-        FreeExtents {
-            by_start: BTreeMap::from([(0, size)]),
-        }
+        FreeExtents { by_start: BTreeMap::from([(0, size)]) }
     }
 
     /// First fit: the lowest free extent that holds `len` bytes.
@@ -275,10 +237,7 @@ mod tests {
     fn exhaustion_and_coalescing() {
         let mf = MemoryFile::new(4 * PAGE_SIZE).unwrap();
         let r: Vec<_> = (0..4).map(|_| mf.allocate(PAGE_SIZE).unwrap()).collect();
-        assert!(matches!(
-            mf.allocate(PAGE_SIZE),
-            Err(PlatformError::OutOfMemory { .. })
-        ));
+        assert!(matches!(mf.allocate(PAGE_SIZE), Err(PlatformError::OutOfMemory { .. })));
         mf.free(r[1]).unwrap();
         mf.free(r[2]).unwrap();
         // Two adjacent freed pages serve one two-page allocation.

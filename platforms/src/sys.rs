@@ -25,11 +25,7 @@ pub fn memfd_create(name: &str) -> Result<OwnedFd, PlatformError> {
 
 pub fn ftruncate(fd: RawFd, len: u64) -> Result<(), PlatformError> {
     // SAFETY: plain system call on a descriptor we own.
-    check(
-        "ftruncate",
-        unsafe { libc::ftruncate(fd, len as libc::off_t) } as libc::c_long,
-    )
-    .map(drop)
+    check("ftruncate", unsafe { libc::ftruncate(fd, len as libc::off_t) } as libc::c_long).map(drop)
 }
 
 pub fn punch_hole(fd: RawFd, offset: u64, len: u64) -> Result<(), PlatformError> {
@@ -47,10 +43,7 @@ pub fn punch_hole(fd: RawFd, offset: u64, len: u64) -> Result<(), PlatformError>
 
 pub fn tgkill(tgid: i32, tid: i32, sig: i32) -> Result<(), PlatformError> {
     // SAFETY: sends a signal; no memory is passed.
-    check("tgkill", unsafe {
-        libc::syscall(libc::SYS_tgkill, tgid, tid, sig)
-    })
-    .map(drop)
+    check("tgkill", unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
 }
 
 pub fn gettid() -> i32 {
@@ -111,10 +104,7 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(PlatformError::last_os("mmap(memory file)"));
         }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-        })
+        Ok(Mapping { ptr: ptr.cast(), len })
     }
 
     pub fn ptr(&self) -> *mut u8 {
@@ -147,13 +137,7 @@ pub fn map_stub_page(preferred: u64) -> Result<(Mapping, u64), PlatformError> {
             )
         };
         if ptr != libc::MAP_FAILED {
-            return Ok((
-                Mapping {
-                    ptr: ptr.cast(),
-                    len: 4096,
-                },
-                addr,
-            ));
+            return Ok((Mapping { ptr: ptr.cast(), len: 4096 }, addr));
         }
         addr -= 1 << 30;
     }
@@ -166,13 +150,7 @@ pub fn fill_stub_page(page: &Mapping, code: &[u8]) -> Result<(), PlatformError> 
     // SAFETY: the page is ours, writable, and at least `code.len()` long.
     unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), page.ptr, code.len()) };
     // SAFETY: changes protection of our own page only.
-    let r = unsafe {
-        libc::mprotect(
-            page.ptr.cast(),
-            page.len as usize,
-            libc::PROT_READ | libc::PROT_EXEC,
-        )
-    };
+    let r = unsafe { libc::mprotect(page.ptr.cast(), page.len as usize, libc::PROT_READ | libc::PROT_EXEC) };
     check("mprotect(stub page)", r as libc::c_long).map(drop)
 }
 
@@ -194,9 +172,7 @@ pub fn rseq_area() -> (u64, u64) {
     let tp: u64;
     // SAFETY: on x86-64 the first word of the TCB at fs:0 is the thread
     // pointer itself.
-    unsafe {
-        core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
-    };
+    unsafe { core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
     // The registered length is at least the original 32-byte ABI size.
     (tp.wrapping_add(offset as u64), u64::from(size.max(32)))
 }

@@ -21,17 +21,13 @@ fn load(p: &Arc<dyn Platform>, space: &Arc<dyn AddressSpace>, code: &[u8]) {
     let mf = p.memory_file();
     let page = mf.allocate(PAGE_SIZE).unwrap();
     mf.write_at(page.start, code).unwrap();
-    space
-        .map_file(CODE, PAGE_SIZE, page.start, Perms::RX)
-        .unwrap();
+    space.map_file(CODE, PAGE_SIZE, page.start, Perms::RX).unwrap();
 }
 
 /// Maps one fresh read-write page at `addr`; returns its file offset.
 fn map_data(p: &Arc<dyn Platform>, space: &Arc<dyn AddressSpace>, addr: u64) -> u64 {
     let page = p.memory_file().allocate(PAGE_SIZE).unwrap();
-    space
-        .map_file(addr, PAGE_SIZE, page.start, Perms::RW)
-        .unwrap();
+    space.map_file(addr, PAGE_SIZE, page.start, Perms::RW).unwrap();
     page.start
 }
 
@@ -73,15 +69,8 @@ fn code(parts: &[&[u8]]) -> Vec<u8> {
 fn syscall_exit_reports_number_and_arguments() {
     let p = platform();
     let space = p.new_address_space().unwrap();
-    let prog = code(&[
-        &mov_eax(39),
-        &mov_edi(0x1234),
-        &mov_esi(0x5678),
-        &SYSCALL,
-        &MOV_RBX_RAX,
-        &mov_eax(60),
-        &SYSCALL,
-    ]);
+    let prog =
+        code(&[&mov_eax(39), &mov_edi(0x1234), &mov_esi(0x5678), &SYSCALL, &MOV_RBX_RAX, &mov_eax(60), &SYSCALL]);
     load(&p, &space, &prog);
     let mut ctx = p.new_context().unwrap();
     let mut cpu = cpu();
@@ -90,11 +79,7 @@ fn syscall_exit_reports_number_and_arguments() {
     assert!(matches!(exit, Exit::Syscall), "{exit:?}");
     assert_eq!(cpu.regs.syscall_nr(), 39);
     assert_eq!(cpu.regs.syscall_args()[..2], [0x1234, 0x5678]);
-    assert_eq!(
-        cpu.regs.rip,
-        CODE + 17,
-        "rip points after the syscall instruction"
-    );
+    assert_eq!(cpu.regs.rip, CODE + 17, "rip points after the syscall instruction");
 
     // The Sentry answers; the application sees the answer in rax.
     cpu.regs.rax = 4242;
@@ -108,11 +93,7 @@ fn syscall_exit_reports_number_and_arguments() {
 fn write_to_unmapped_address_is_a_write_fault_at_that_address() {
     let p = platform();
     let space = p.new_address_space().unwrap();
-    load(
-        &p,
-        &space,
-        &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL]),
-    );
+    load(&p, &space, &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL]));
     let mut ctx = p.new_context().unwrap();
     let mut cpu = cpu();
     let target = DATA + 0x18;
@@ -175,45 +156,27 @@ fn memory_is_shared_with_the_memory_file_both_ways() {
     let p = platform();
     let space = p.new_address_space().unwrap();
     // Store rsi at [rdi], then load [rdi+8] into rbx, then syscall.
-    let prog = code(&[
-        &STORE_RSI_TO_RDI,
-        &[0x48, 0x8b, 0x5f, 0x08],
-        &mov_eax(39),
-        &SYSCALL,
-    ]);
+    let prog = code(&[&STORE_RSI_TO_RDI, &[0x48, 0x8b, 0x5f, 0x08], &mov_eax(39), &SYSCALL]);
     load(&p, &space, &prog);
     let off = map_data(&p, &space, DATA);
-    p.memory_file()
-        .write_at(off + 8, &0x1122_3344_5566_7788u64.to_le_bytes())
-        .unwrap();
+    p.memory_file().write_at(off + 8, &0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
 
     let mut ctx = p.new_context().unwrap();
     let mut c = cpu();
     c.regs.rdi = DATA;
     c.regs.rsi = 0xabcd;
     assert!(matches!(ctx.switch(&space, &mut c).unwrap(), Exit::Syscall));
-    assert_eq!(
-        c.regs.rbx, 0x1122_3344_5566_7788,
-        "application sees the Sentry's write"
-    );
+    assert_eq!(c.regs.rbx, 0x1122_3344_5566_7788, "application sees the Sentry's write");
     let mut buf = [0u8; 8];
     p.memory_file().read_at(off, &mut buf).unwrap();
-    assert_eq!(
-        u64::from_le_bytes(buf),
-        0xabcd,
-        "Sentry sees the application's write"
-    );
+    assert_eq!(u64::from_le_bytes(buf), 0xabcd, "Sentry sees the application's write");
 }
 
 #[test]
 fn permission_changes_take_effect() {
     let p = platform();
     let space = p.new_address_space().unwrap();
-    load(
-        &p,
-        &space,
-        &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL]),
-    );
+    load(&p, &space, &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL]));
     map_data(&p, &space, DATA);
     let mut ctx = p.new_context().unwrap();
     let run = |ctx: &mut Box<dyn platforms::Context>| {
@@ -260,14 +223,7 @@ fn fp_state_is_carried_in_and_out_and_survives_faults() {
     let p = platform();
     let space = p.new_address_space().unwrap();
     // rbx = low(xmm0); touch [rdi] (faults the first time); xmm1 = rbx; syscall
-    let prog = code(&[
-        &MOVQ_RAX_XMM0,
-        &MOV_RBX_RAX,
-        &STORE_RSI_TO_RDI,
-        &MOVQ_XMM1_RBX,
-        &mov_eax(39),
-        &SYSCALL,
-    ]);
+    let prog = code(&[&MOVQ_RAX_XMM0, &MOV_RBX_RAX, &STORE_RSI_TO_RDI, &MOVQ_XMM1_RBX, &mov_eax(39), &SYSCALL]);
     load(&p, &space, &prog);
     let mut ctx = p.new_context().unwrap();
     let mut c = cpu();
@@ -277,26 +233,15 @@ fn fp_state_is_carried_in_and_out_and_survives_faults() {
     xmm[..8].copy_from_slice(&pattern.to_le_bytes());
     c.fp_mut().unwrap().set_xmm(0, xmm);
 
-    assert!(matches!(
-        ctx.switch(&space, &mut c).unwrap(),
-        Exit::Fault { .. }
-    ));
+    assert!(matches!(ctx.switch(&space, &mut c).unwrap(), Exit::Fault { .. }));
     map_data(&p, &space, DATA);
     assert!(matches!(ctx.switch(&space, &mut c).unwrap(), Exit::Syscall));
     assert_eq!(c.regs.rbx, pattern);
     assert!(c.fp().is_none(), "FP state is not pulled unless asked for");
     ctx.pull_fp(&mut c).unwrap();
     let fp = c.fp().unwrap();
-    assert_eq!(
-        fp.xmm(1)[..8],
-        pattern.to_le_bytes(),
-        "application's xmm1 reaches the Sentry"
-    );
-    assert_eq!(
-        fp.xmm(0)[..8],
-        pattern.to_le_bytes(),
-        "xmm0 survived the fault round trip"
-    );
+    assert_eq!(fp.xmm(1)[..8], pattern.to_le_bytes(), "application's xmm1 reaches the Sentry");
+    assert_eq!(fp.xmm(0)[..8], pattern.to_le_bytes(), "xmm0 survived the fault round trip");
     assert_eq!(fp.mxcsr(), 0x1f80);
 }
 
@@ -305,11 +250,7 @@ fn two_threads_run_in_one_address_space() {
     let p = platform();
     let space = p.new_address_space().unwrap();
     // [rdi] = rsi; syscall; (loop back) -- each thread stores its own value.
-    load(
-        &p,
-        &space,
-        &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL, &[0xeb, 0xf4]]),
-    );
+    load(&p, &space, &code(&[&STORE_RSI_TO_RDI, &mov_eax(39), &SYSCALL, &[0xeb, 0xf4]]));
     let off = map_data(&p, &space, DATA);
     let ptrace_space = space.as_any().downcast_ref::<PtraceAddressSpace>().unwrap();
     let stub_pid = ptrace_space.stub_pid();
@@ -337,10 +278,7 @@ fn two_threads_run_in_one_address_space() {
         })
         .collect();
     let tids: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_ne!(
-        tids[0], tids[1],
-        "each Sentry thread has its own stub thread"
-    );
+    assert_ne!(tids[0], tids[1], "each Sentry thread has its own stub thread");
     let mut buf = [0u8; 16];
     p.memory_file().read_at(off, &mut buf).unwrap();
     assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), 1099);
@@ -361,10 +299,7 @@ fn interrupt_stops_running_code_and_latches_when_idle() {
 
     // Latched: an interrupt before the switch makes it return at once.
     interrupter.interrupt();
-    assert!(matches!(
-        ctx.switch(&space, &mut cpu()).unwrap(),
-        Exit::Interrupted
-    ));
+    assert!(matches!(ctx.switch(&space, &mut cpu()).unwrap(), Exit::Interrupted));
 
     // Running: an infinite loop is stopped from another thread.
     let kicker = {
@@ -375,10 +310,7 @@ fn interrupt_stops_running_code_and_latches_when_idle() {
         })
     };
     let mut c = cpu();
-    assert!(matches!(
-        ctx.switch(&space, &mut c).unwrap(),
-        Exit::Interrupted
-    ));
+    assert!(matches!(ctx.switch(&space, &mut c).unwrap(), Exit::Interrupted));
     assert_eq!(c.regs.rip, CODE, "still in the loop");
     kicker.join().unwrap();
 }
@@ -392,23 +324,13 @@ fn stub_is_gone_after_the_address_space_is_dropped() {
     let p = platform();
     let space = p.new_address_space().unwrap();
     load(&p, &space, &code(&[&mov_eax(39), &SYSCALL]));
-    let pid = space
-        .as_any()
-        .downcast_ref::<PtraceAddressSpace>()
-        .unwrap()
-        .stub_pid();
+    let pid = space.as_any().downcast_ref::<PtraceAddressSpace>().unwrap().stub_pid();
     let mut ctx = p.new_context().unwrap();
-    assert!(matches!(
-        ctx.switch(&space, &mut cpu()).unwrap(),
-        Exit::Syscall
-    ));
+    assert!(matches!(ctx.switch(&space, &mut cpu()).unwrap(), Exit::Syscall));
     assert!(process_exists(pid));
     drop(ctx);
     drop(space);
-    assert!(
-        !process_exists(pid),
-        "stub process {pid} outlived its address space"
-    );
+    assert!(!process_exists(pid), "stub process {pid} outlived its address space");
 }
 
 #[test]
@@ -417,19 +339,9 @@ fn bad_ranges_are_refused() {
     let space = p.new_address_space().unwrap();
     let off = p.memory_file().allocate(PAGE_SIZE).unwrap().start;
     assert!(space.map_file(DATA + 1, PAGE_SIZE, off, Perms::RW).is_err());
-    assert!(
-        space.map_file(0, PAGE_SIZE, off, Perms::RW).is_err(),
-        "below the minimum address"
-    );
-    assert!(
-        space
-            .map_file(p.max_user_address(), PAGE_SIZE, off, Perms::RW)
-            .is_err(),
-        "the stub's range"
-    );
-    assert!(space
-        .map_file(u64::MAX - PAGE_SIZE + 1, PAGE_SIZE, off, Perms::RW)
-        .is_err());
+    assert!(space.map_file(0, PAGE_SIZE, off, Perms::RW).is_err(), "below the minimum address");
+    assert!(space.map_file(p.max_user_address(), PAGE_SIZE, off, Perms::RW).is_err(), "the stub's range");
+    assert!(space.map_file(u64::MAX - PAGE_SIZE + 1, PAGE_SIZE, off, Perms::RW).is_err());
 }
 
 /// Entry point for the child process of `killed_sentry_leaves_no_stubs`:
@@ -443,10 +355,7 @@ fn child_sentry_helper() {
     let space = p.new_address_space().unwrap();
     load(&p, &space, &code(&[&mov_eax(39), &SYSCALL]));
     let mut ctx = p.new_context().unwrap();
-    assert!(matches!(
-        ctx.switch(&space, &mut cpu()).unwrap(),
-        Exit::Syscall
-    ));
+    assert!(matches!(ctx.switch(&space, &mut cpu()).unwrap(), Exit::Syscall));
     let ps = space.as_any().downcast_ref::<PtraceAddressSpace>().unwrap();
     let tid = ptrace_ctx(&*ctx).stub_thread(ps).unwrap();
     println!("STUBS {} {}", ps.stub_pid(), tid);
@@ -460,12 +369,7 @@ fn killed_sentry_leaves_no_stubs() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_sentry_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "child_sentry_helper", "--nocapture", "--test-threads=1"])
         .env("RVISOR_CHILD_SENTRY", "1")
         .stdout(Stdio::piped())
         .spawn()

@@ -1,2 +1,4 @@
 //! OCI bundle to running sandbox: spawning and confining the Sentry and the
 //! Gofers, state records, and the `runsc` command line.
+
+pub mod demo;

@@ -49,33 +49,17 @@ pub(crate) struct Inner {
 }
 
 enum Control {
-    Syscall {
-        nr: u64,
-        args: [u64; 6],
-        reply: mpsc::Sender<Result<i64, PlatformError>>,
-    },
-    NewThread {
-        reply: mpsc::Sender<Result<(i32, u64), PlatformError>>,
-    },
+    Syscall { nr: u64, args: [u64; 6], reply: mpsc::Sender<Result<i64, PlatformError>> },
+    NewThread { reply: mpsc::Sender<Result<(i32, u64), PlatformError>> },
     FreeSlot(u64),
     Shutdown,
 }
 
 impl Inner {
-    fn request<T>(
-        &self,
-        make: impl FnOnce(mpsc::Sender<T>) -> Control,
-    ) -> Result<T, PlatformError> {
-        let gone = || PlatformError::StubDied {
-            pid: self.pid,
-            why: "address space control thread gone".into(),
-        };
+    fn request<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Control) -> Result<T, PlatformError> {
+        let gone = || PlatformError::StubDied { pid: self.pid, why: "address space control thread gone".into() };
         let (tx, rx) = mpsc::channel();
-        self.control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(make(tx))
-            .map_err(|_| gone())?;
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).send(make(tx)).map_err(|_| gone())?;
         rx.recv().map_err(|_| gone())
     }
 
@@ -92,11 +76,7 @@ impl Inner {
     /// A context gave back (and reaped) a stub thread.
     pub fn thread_released(&self, slot: u64) {
         self.threads_out.fetch_sub(1, Ordering::SeqCst);
-        let _ = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::FreeSlot(slot));
+        let _ = self.control.lock().unwrap_or_else(|e| e.into_inner()).send(Control::FreeSlot(slot));
     }
 
     /// Runs a system call in the stub process.
@@ -104,11 +84,7 @@ impl Inner {
         let local = INJECTORS.with(|m| m.borrow().get(&self.id).copied());
         match local {
             Some(tid) => tracee::inject(tid, self.stub.syscall, nr as u64, args, |_| {}),
-            None => self.request(|reply| Control::Syscall {
-                nr: nr as u64,
-                args,
-                reply,
-            })?,
+            None => self.request(|reply| Control::Syscall { nr: nr as u64, args, reply })?,
         }
     }
 }
@@ -133,15 +109,11 @@ impl PtraceAddressSpace {
             .spawn(move || control_main(pid, stub, ready_tx, rx))
             .map_err(|e| {
                 tracee::kill_process(pid);
-                PlatformError::Host {
-                    op: "spawn address-space thread",
-                    source: e,
-                }
+                PlatformError::Host { op: "spawn address-space thread", source: e }
             })?;
-        ready_rx.recv().map_err(|_| PlatformError::StubDied {
-            pid,
-            why: "control thread ended during start-up".into(),
-        })??;
+        ready_rx
+            .recv()
+            .map_err(|_| PlatformError::StubDied { pid, why: "control thread ended during start-up".into() })??;
         Ok(PtraceAddressSpace {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -191,33 +163,16 @@ impl PtraceAddressSpace {
 }
 
 impl AddressSpace for PtraceAddressSpace {
-    fn map_file(
-        &self,
-        addr: u64,
-        len: u64,
-        offset: u64,
-        perms: Perms,
-    ) -> Result<(), PlatformError> {
+    fn map_file(&self, addr: u64, len: u64, offset: u64, perms: Perms) -> Result<(), PlatformError> {
         self.check_range(addr, len)?;
         if offset % PAGE_SIZE != 0 {
-            return Err(PlatformError::InvalidRange {
-                addr: offset,
-                len,
-                why: "file offset not page-aligned",
-            });
+            return Err(PlatformError::InvalidRange { addr: offset, len, why: "file offset not page-aligned" });
         }
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
         let r = self.syscall(
             "mmap(stub)",
             libc::SYS_mmap,
-            [
-                addr,
-                len,
-                perms.to_prot() as u64,
-                flags,
-                self.memfd as u64,
-                offset,
-            ],
+            [addr, len, perms.to_prot() as u64, flags, self.memfd as u64, offset],
         )?;
         debug_assert_eq!(r as u64, addr);
         Ok(())
@@ -226,24 +181,15 @@ impl AddressSpace for PtraceAddressSpace {
     fn protect(&self, addr: u64, len: u64, perms: Perms) -> Result<(), PlatformError> {
         self.check_range(addr, len)?;
         // Unmapped parts of the range are not an error for the caller.
-        match self.syscall(
-            "mprotect(stub)",
-            libc::SYS_mprotect,
-            [addr, len, perms.to_prot() as u64, 0, 0, 0],
-        ) {
-            Err(PlatformError::Host { source, .. })
-                if source.raw_os_error() == Some(libc::ENOMEM) =>
-            {
-                Ok(())
-            }
+        match self.syscall("mprotect(stub)", libc::SYS_mprotect, [addr, len, perms.to_prot() as u64, 0, 0, 0]) {
+            Err(PlatformError::Host { source, .. }) if source.raw_os_error() == Some(libc::ENOMEM) => Ok(()),
             r => r.map(drop),
         }
     }
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
         self.check_range(addr, len)?;
-        self.syscall("munmap(stub)", libc::SYS_munmap, [addr, len, 0, 0, 0, 0])
-            .map(drop)
+        self.syscall("munmap(stub)", libc::SYS_munmap, [addr, len, 0, 0, 0, 0]).map(drop)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -254,21 +200,11 @@ impl AddressSpace for PtraceAddressSpace {
 impl Drop for PtraceAddressSpace {
     fn drop(&mut self) {
         self.inner.alive.store(false, Ordering::SeqCst);
-        let _ = self
-            .inner
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::Shutdown);
+        let _ = self.inner.control.lock().unwrap_or_else(|e| e.into_inner()).send(Control::Shutdown);
         // The control thread reaps the stub once every thread of it is gone.
         // Threads still held by contexts are reaped by their tracers later,
         // so only wait when none are out.
-        if let Some(h) = self
-            .control_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = self.control_thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             if self.inner.threads_out.load(Ordering::SeqCst) == 0 {
                 let _ = h.join();
             }
@@ -290,11 +226,7 @@ fn control_main(
     }
     let _ = ready.send(Ok(()));
 
-    let mut slots = Slots {
-        next: 1,
-        free: Vec::new(),
-        max: stub.max_slots(),
-    };
+    let mut slots = Slots { next: 1, free: Vec::new(), max: stub.max_slots() };
     for req in requests {
         match req {
             Control::Syscall { nr, args, reply } => {
@@ -323,19 +255,12 @@ struct Slots {
     max: u64,
 }
 
-fn new_thread(
-    pid: i32,
-    stub: &'static Stub,
-    slots: &mut Slots,
-) -> Result<(i32, u64), PlatformError> {
+fn new_thread(pid: i32, stub: &'static Stub, slots: &mut Slots) -> Result<(i32, u64), PlatformError> {
     let slot = match slots.free.pop() {
         Some(s) => s,
         None => {
             if slots.next >= slots.max {
-                return Err(PlatformError::OutOfMemory {
-                    requested: SIGNAL_STACK_SIZE,
-                    available: 0,
-                });
+                return Err(PlatformError::OutOfMemory { requested: SIGNAL_STACK_SIZE, available: 0 });
             }
             let slot = slots.next;
             let stack = stub.signal_stack(slot);
@@ -362,16 +287,10 @@ fn new_thread(
         | libc::CLONE_SIGHAND
         | libc::CLONE_THREAD
         | libc::CLONE_SYSVSEM) as u64;
-    let tid = tracee::inject(
-        pid,
-        stub.thread,
-        libc::SYS_clone as u64,
-        [flags, 0, 0, 0, 0, 0],
-        |r| {
-            r.r12 = stack;
-            r.r13 = SIGNAL_STACK_SIZE;
-        },
-    )?;
+    let tid = tracee::inject(pid, stub.thread, libc::SYS_clone as u64, [flags, 0, 0, 0, 0, 0], |r| {
+        r.r12 = stack;
+        r.r13 = SIGNAL_STACK_SIZE;
+    })?;
     if tid < 0 {
         slots.free.push(slot);
         return Err(PlatformError::host("clone(stub thread)", -tid as i32));

@@ -56,10 +56,7 @@ impl PtraceContext {
     fn check_thread(&self) -> Result<(), PlatformError> {
         let used = sys::gettid();
         if used != self.owner {
-            return Err(PlatformError::WrongThread {
-                owner: self.owner,
-                used,
-            });
+            return Err(PlatformError::WrongThread { owner: self.owner, used });
         }
         Ok(())
     }
@@ -77,27 +74,15 @@ impl PtraceContext {
                 return Err(e);
             }
             register_injector(id, tid);
-            self.threads.insert(
-                id,
-                StubThread {
-                    space: inner,
-                    tid,
-                    slot,
-                    cpu: -1,
-                },
-            );
+            self.threads.insert(id, StubThread { space: inner, tid, slot, cpu: -1 });
         }
         Ok(self.threads.get_mut(&id).expect("inserted above"))
     }
 
     /// Reaps stub threads of address spaces that have been dropped.
     fn release_dead(&mut self) {
-        let dead: Vec<u64> = self
-            .threads
-            .iter()
-            .filter(|(_, t)| !t.space.alive.load(Ordering::SeqCst))
-            .map(|(&id, _)| id)
-            .collect();
+        let dead: Vec<u64> =
+            self.threads.iter().filter(|(_, t)| !t.space.alive.load(Ordering::SeqCst)).map(|(&id, _)| id).collect();
         for id in dead {
             if let Some(t) = self.threads.remove(&id) {
                 self.release(t);
@@ -140,12 +125,7 @@ impl PtraceContext {
 
     /// Completes a page fault: the stub's handler reports the hardware error
     /// code; then the application's state is put back.
-    fn fault(
-        &mut self,
-        tid: i32,
-        cpu: &mut CpuState,
-        info: SigInfo,
-    ) -> Result<Exit, PlatformError> {
+    fn fault(&mut self, tid: i32, cpu: &mut CpuState, info: SigInfo) -> Result<Exit, PlatformError> {
         cpu.regs = tracee::get_regs(tid)?;
         if !cpu.fp_is_current() {
             tracee::get_fp(tid, cpu.fp_pull_buffer())?;
@@ -154,9 +134,7 @@ impl PtraceContext {
         loop {
             match tracee::wait(tid)? {
                 Stop::Syscall => break,
-                Stop::Signal(KICK_SIGNAL) | Stop::EventStop => {
-                    tracee::resume(tid, Resume::Sysemu, 0)?
-                }
+                Stop::Signal(KICK_SIGNAL) | Stop::Interrupt => tracee::resume(tid, Resume::Sysemu, 0)?,
                 other => return Err(stub_failure(tid, other)),
             }
         }
@@ -164,26 +142,16 @@ impl PtraceContext {
         if report.rip != self.stub.fault_reported || report.orig_rax != FAULT_REPORT_NR {
             return Err(PlatformError::UnexpectedStop {
                 tid,
-                what: format!(
-                    "expected a fault report, got syscall {} at {:#x}",
-                    report.orig_rax, report.rip
-                ),
+                what: format!("expected a fault report, got syscall {} at {:#x}", report.orig_rax, report.rip),
             });
         }
         // Entering the handler reset the thread's FP registers: the next
         // switch loads the saved state back (the registers are always set).
         cpu.fp_mark_must_push();
         let err = report.r8;
-        let access = Perms {
-            read: err & (PF_WRITE | PF_INSTR) == 0,
-            write: err & PF_WRITE != 0,
-            execute: err & PF_INSTR != 0,
-        };
-        Ok(Exit::Fault {
-            addr: info.addr(),
-            access,
-            info,
-        })
+        let access =
+            Perms { read: err & (PF_WRITE | PF_INSTR) == 0, write: err & PF_WRITE != 0, execute: err & PF_INSTR != 0 };
+        Ok(Exit::Fault { addr: info.addr(), access, info })
     }
 }
 
@@ -207,14 +175,8 @@ fn is_page_fault(signo: i32, code: i32) -> bool {
 
 fn stub_failure(tid: i32, stop: Stop) -> PlatformError {
     match stop {
-        Stop::Exited(_) | Stop::Killed(_) => PlatformError::StubDied {
-            pid: tid,
-            why: format!("{stop:?}"),
-        },
-        other => PlatformError::UnexpectedStop {
-            tid,
-            what: format!("{other:?}"),
-        },
+        Stop::Exited(_) | Stop::Killed(_) => PlatformError::StubDied { pid: tid, why: format!("{stop:?}") },
+        other => PlatformError::UnexpectedStop { tid, what: format!("{other:?}") },
     }
 }
 
@@ -227,19 +189,13 @@ fn reap(tid: i32) {
 }
 
 impl Context for PtraceContext {
-    fn switch(
-        &mut self,
-        address_space: &Arc<dyn AddressSpace>,
-        cpu: &mut CpuState,
-    ) -> Result<Exit, PlatformError> {
+    fn switch(&mut self, address_space: &Arc<dyn AddressSpace>, cpu: &mut CpuState) -> Result<Exit, PlatformError> {
         self.check_thread()?;
         if self.interrupter.take() {
             return Ok(Exit::Interrupted);
         }
-        let space = address_space
-            .as_any()
-            .downcast_ref::<PtraceAddressSpace>()
-            .ok_or(PlatformError::ForeignAddressSpace)?;
+        let space =
+            address_space.as_any().downcast_ref::<PtraceAddressSpace>().ok_or(PlatformError::ForeignAddressSpace)?;
         let space_id = space.inner().id;
         let pid = space.inner().pid;
         let thread = self.thread_for(space)?;
@@ -265,10 +221,9 @@ impl Context for PtraceContext {
         if cpu.fp_is_current() {
             return Ok(());
         }
-        let (_, tid) = self.fp_home.ok_or(PlatformError::StubDied {
-            pid: 0,
-            why: "FP state lost with its address space".into(),
-        })?;
+        let (_, tid) = self
+            .fp_home
+            .ok_or(PlatformError::StubDied { pid: 0, why: "FP state lost with its address space".into() })?;
         tracee::get_fp(tid, cpu.fp_pull_buffer())?;
         Ok(())
     }
@@ -298,7 +253,7 @@ impl PtraceContext {
                     cpu.regs = tracee::get_regs(tid)?;
                     return Ok(Exit::Syscall);
                 }
-                Stop::Signal(KICK_SIGNAL) | Stop::EventStop => {
+                Stop::Signal(KICK_SIGNAL) | Stop::Interrupt => {
                     if self.interrupter.take() {
                         cpu.regs = tracee::get_regs(tid)?;
                         return Ok(Exit::Interrupted);
@@ -324,10 +279,7 @@ impl Drop for PtraceContext {
         if sys::gettid() != self.owner {
             // Only the tracer can release its stub threads; the process-wide
             // PTRACE_O_EXITKILL still cleans up when this thread exits.
-            tracing::error!(
-                owner = self.owner,
-                "ptrace context dropped on a foreign thread"
-            );
+            tracing::error!(owner = self.owner, "ptrace context dropped on a foreign thread");
             return;
         }
         let threads: Vec<StubThread> = self.threads.drain().map(|(_, t)| t).collect();

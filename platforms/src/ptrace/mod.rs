@@ -77,14 +77,10 @@ impl Ptrace {
         let handle = std::thread::Builder::new()
             .name("ptrace-master".into())
             .spawn(move || master_main(stub, memfd, ready_tx, rx))
-            .map_err(|e| PlatformError::Host {
-                op: "spawn master thread",
-                source: e,
-            })?;
-        let master_pid = ready_rx.recv().map_err(|_| PlatformError::StubDied {
-            pid: 0,
-            why: "master thread ended during start-up".into(),
-        })??;
+            .map_err(|e| PlatformError::Host { op: "spawn master thread", source: e })?;
+        let master_pid = ready_rx
+            .recv()
+            .map_err(|_| PlatformError::StubDied { pid: 0, why: "master thread ended during start-up".into() })??;
         Ok(Ptrace {
             shared: Arc::new(Shared {
                 memory,
@@ -107,21 +103,12 @@ impl Shared {
     fn fork_stub(&self) -> Result<i32, PlatformError> {
         let (tx, rx) = mpsc::channel();
         let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-        let sender = master.as_ref().ok_or(PlatformError::StubDied {
-            pid: 0,
-            why: "platform shut down".into(),
-        })?;
+        let sender = master.as_ref().ok_or(PlatformError::StubDied { pid: 0, why: "platform shut down".into() })?;
         sender
             .send(MasterRequest::Fork(tx))
-            .map_err(|_| PlatformError::StubDied {
-                pid: self.master_pid,
-                why: "master thread gone".into(),
-            })?;
+            .map_err(|_| PlatformError::StubDied { pid: self.master_pid, why: "master thread gone".into() })?;
         drop(master);
-        rx.recv().map_err(|_| PlatformError::StubDied {
-            pid: self.master_pid,
-            why: "master thread gone".into(),
-        })?
+        rx.recv().map_err(|_| PlatformError::StubDied { pid: self.master_pid, why: "master thread gone".into() })?
     }
 }
 
@@ -129,12 +116,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // Closing the channel ends the master thread, which kills the master.
         self.master.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self
-            .master_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = self.master_thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
     }
@@ -186,13 +168,9 @@ fn master_main(
         match req {
             MasterRequest::Fork(reply) => {
                 let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
-                let r = tracee::inject(
-                    pid,
-                    stub.fork,
-                    libc::SYS_clone as u64,
-                    [flags, 0, 0, 0, 0, 0],
-                    |r| r.r12 = sentry_pid,
-                )
+                let r = tracee::inject(pid, stub.fork, libc::SYS_clone as u64, [flags, 0, 0, 0, 0, 0], |r| {
+                    r.r12 = sentry_pid
+                })
                 .and_then(|child| {
                     if child < 0 {
                         Err(PlatformError::host("clone(stub)", -child as i32))
@@ -219,10 +197,7 @@ fn start_master(stub: &'static Stub, memfd: i32) -> Result<i32, PlatformError> {
         Stop::Signal(libc::SIGSTOP) => {}
         other => {
             tracee::kill_process(pid);
-            return Err(PlatformError::StubDied {
-                pid,
-                why: format!("master start-up: {other:?}"),
-            });
+            return Err(PlatformError::StubDied { pid, why: format!("master start-up: {other:?}") });
         }
     }
     tracee::set_options(pid)?;

@@ -239,10 +239,7 @@ impl Stub {
         static STUB: OnceLock<Result<Stub, String>> = OnceLock::new();
         STUB.get_or_init(|| Stub::install().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| PlatformError::StubDied {
-                pid: 0,
-                why: format!("stub page: {e}"),
-            })
+            .map_err(|e| PlatformError::StubDied { pid: 0, why: format!("stub page: {e}") })
     }
 
     fn install() -> Result<Stub, PlatformError> {
@@ -275,20 +272,14 @@ impl Stub {
 
         let (mapping, base) = sys::map_stub_page(PREFERRED_BASE)?;
         let at = |entry: u64| base + (entry - begin);
-        let [master_init, syscall, fork, thread, park, park_end, fault, fault_reported, restorer] =
-            entries.map(at);
+        let [master_init, syscall, fork, thread, park, park_end, fault, fault_reported, restorer] = entries.map(at);
 
         // struct sigaction (kernel layout): handler, flags, restorer, mask.
         const SA_SIGINFO: u64 = 4;
         const SA_ONSTACK: u64 = 0x0800_0000;
         const SA_RESTORER: u64 = 0x0400_0000;
         const SA_NODEFER: u64 = 0x4000_0000;
-        let act = [
-            fault,
-            SA_SIGINFO | SA_ONSTACK | SA_RESTORER | SA_NODEFER,
-            restorer,
-            0u64,
-        ];
+        let act = [fault, SA_SIGINFO | SA_ONSTACK | SA_RESTORER | SA_NODEFER, restorer, 0u64];
         for (i, v) in act.iter().enumerate() {
             let off = SIGACTION_OFFSET + 8 * i;
             page[off..off + 8].copy_from_slice(&v.to_ne_bytes());

@@ -21,8 +21,8 @@ pub enum Stop {
     Syscall,
     /// A signal-delivery stop for this signal.
     Signal(i32),
-    /// A `PTRACE_EVENT_STOP` (after `PTRACE_INTERRUPT`, or a group stop).
-    EventStop,
+    /// A `PTRACE_EVENT_STOP`: after `PTRACE_INTERRUPT`, or a group stop.
+    Interrupt,
     /// Another `PTRACE_EVENT_*` stop.
     Event(i32),
     /// The thread exited with this status.
@@ -51,41 +51,22 @@ fn check(op: &'static str, r: libc::c_long) -> Result<libc::c_long, PlatformErro
 fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> libc::c_long {
     // SAFETY: callers pass pointers (as `addr`/`data`) to buffers that are
     // valid and large enough for `req`, or plain integers.
-    unsafe {
-        libc::ptrace(
-            req,
-            tid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    }
+    unsafe { libc::ptrace(req, tid, addr as *mut libc::c_void, data as *mut libc::c_void) }
 }
 
 /// Attaches to `tid` without stopping it.
 pub fn seize(tid: i32) -> Result<(), PlatformError> {
-    check(
-        "PTRACE_SEIZE",
-        ptrace(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize),
-    )
-    .map(drop)
+    check("PTRACE_SEIZE", ptrace(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize)).map(drop)
 }
 
 /// Sets options on a thread attached with `PTRACE_TRACEME`.
 pub fn set_options(tid: i32) -> Result<(), PlatformError> {
-    check(
-        "PTRACE_SETOPTIONS",
-        ptrace(libc::PTRACE_SETOPTIONS, tid, 0, OPTIONS as usize),
-    )
-    .map(drop)
+    check("PTRACE_SETOPTIONS", ptrace(libc::PTRACE_SETOPTIONS, tid, 0, OPTIONS as usize)).map(drop)
 }
 
-/// Stops a seized thread (reported as [`Stop::EventStop`]).
+/// Stops a seized thread (reported as [`Stop::Interrupt`]).
 pub fn interrupt(tid: i32) -> Result<(), PlatformError> {
-    check(
-        "PTRACE_INTERRUPT",
-        ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0),
-    )
-    .map(drop)
+    check("PTRACE_INTERRUPT", ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0)).map(drop)
 }
 
 pub fn resume(tid: i32, how: Resume, sig: i32) -> Result<(), PlatformError> {
@@ -107,10 +88,7 @@ pub fn wait(tid: i32) -> Result<Stop, PlatformError> {
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(PlatformError::Host {
-                op: "waitpid",
-                source: err,
-            });
+            return Err(PlatformError::Host { op: "waitpid", source: err });
         }
     }
     Ok(if libc::WIFEXITED(status) {
@@ -123,7 +101,7 @@ pub fn wait(tid: i32) -> Result<Stop, PlatformError> {
         if sig == libc::SIGTRAP | 0x80 {
             Stop::Syscall
         } else if event == PTRACE_EVENT_STOP {
-            Stop::EventStop
+            Stop::Interrupt
         } else if event != 0 {
             Stop::Event(event)
         } else {
@@ -134,72 +112,36 @@ pub fn wait(tid: i32) -> Result<Stop, PlatformError> {
 
 pub fn get_regs(tid: i32) -> Result<Regs, PlatformError> {
     let mut regs = Regs::default();
-    check(
-        "PTRACE_GETREGS",
-        ptrace(
-            libc::PTRACE_GETREGS,
-            tid,
-            0,
-            &mut regs as *mut Regs as usize,
-        ),
-    )?;
+    check("PTRACE_GETREGS", ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut Regs as usize))?;
     Ok(regs)
 }
 
 pub fn set_regs(tid: i32, regs: &Regs) -> Result<(), PlatformError> {
-    check(
-        "PTRACE_SETREGS",
-        ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const Regs as usize),
-    )
-    .map(drop)
+    check("PTRACE_SETREGS", ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const Regs as usize)).map(drop)
 }
 
 /// Reads the XSAVE area into `buf`; returns how many bytes the kernel filled.
 pub fn get_fp(tid: i32, buf: &mut [u8]) -> Result<usize, PlatformError> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     check(
         "PTRACE_GETREGSET(NT_X86_XSTATE)",
-        ptrace(
-            libc::PTRACE_GETREGSET,
-            tid,
-            NT_X86_XSTATE as usize,
-            &mut iov as *mut libc::iovec as usize,
-        ),
+        ptrace(libc::PTRACE_GETREGSET, tid, NT_X86_XSTATE as usize, &mut iov as *mut libc::iovec as usize),
     )?;
     Ok(iov.iov_len)
 }
 
 pub fn set_fp(tid: i32, buf: &[u8]) -> Result<(), PlatformError> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
     check(
         "PTRACE_SETREGSET(NT_X86_XSTATE)",
-        ptrace(
-            libc::PTRACE_SETREGSET,
-            tid,
-            NT_X86_XSTATE as usize,
-            &mut iov as *mut libc::iovec as usize,
-        ),
+        ptrace(libc::PTRACE_SETREGSET, tid, NT_X86_XSTATE as usize, &mut iov as *mut libc::iovec as usize),
     )
     .map(drop)
 }
 
 pub fn get_siginfo(tid: i32) -> Result<SigInfo, PlatformError> {
     let mut info = SigInfo::zeroed();
-    check(
-        "PTRACE_GETSIGINFO",
-        ptrace(
-            libc::PTRACE_GETSIGINFO,
-            tid,
-            0,
-            &mut info as *mut SigInfo as usize,
-        ),
-    )?;
+    check("PTRACE_GETSIGINFO", ptrace(libc::PTRACE_GETSIGINFO, tid, 0, &mut info as *mut SigInfo as usize))?;
     Ok(info)
 }
 
@@ -217,23 +159,17 @@ pub fn wait_for(tid: i32, want: impl Fn(Stop) -> bool) -> Result<Stop, PlatformE
         match stop {
             s if want(s) => return Ok(s),
             Stop::Exited(_) | Stop::Killed(_) => {
-                return Err(PlatformError::StubDied {
-                    pid: tid,
-                    why: format!("{stop:?}"),
-                });
+                return Err(PlatformError::StubDied { pid: tid, why: format!("{stop:?}") });
             }
             // A kick meant for a switch that already returned, or an
             // interrupt stop: the thread stays stopped; let it go on.
-            Stop::Signal(libc::SIGCHLD) | Stop::EventStop => resume(tid, Resume::Cont, 0)?,
+            Stop::Signal(libc::SIGCHLD) | Stop::Interrupt => resume(tid, Resume::Cont, 0)?,
             other => {
                 let detail = match (get_siginfo(tid), get_regs(tid)) {
                     (Ok(info), Ok(regs)) => format!(" {info:?} at rip {:#x}", regs.rip),
                     _ => String::new(),
                 };
-                return Err(PlatformError::UnexpectedStop {
-                    tid,
-                    what: format!("{other:?}{detail}"),
-                });
+                return Err(PlatformError::UnexpectedStop { tid, what: format!("{other:?}{detail}") });
             }
         }
     }
@@ -292,7 +228,7 @@ pub fn attach_parked(tid: i32, park: &std::ops::Range<u64>) -> Result<(), Platfo
     seize(tid)?;
     loop {
         interrupt(tid)?;
-        wait_for(tid, |s| s == Stop::EventStop)?;
+        wait_for(tid, |s| s == Stop::Interrupt)?;
         if park.contains(&get_regs(tid)?.rip) {
             return Ok(());
         }
