@@ -19,6 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve a container's files over 9P (started by runsc itself).
+    #[command(hide = true)]
+    Gofer {
+        /// FD,ro|rw,PATH: serve PATH on inherited socket FD; the first is the
+        /// container's root.
+        #[arg(long = "serve", required = true)]
+        serves: Vec<sandbox::gofer::ServeArg>,
+    },
     /// Run a tiny hand-assembled program under the platform; every system
     /// call it makes is intercepted and served by runsc, none by the host.
     PlatformDemo {
@@ -37,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
     }
     match cli.command {
+        Command::Gofer { serves } => sandbox::gofer::run(&serves),
         Command::PlatformDemo { message, count } => {
             let mut stdout = std::io::stdout();
             let line = format!("{message}\n");

@@ -1,0 +1,128 @@
+//! Confinement of the sandbox's host processes (Gofer, and later the
+//! Sentry): private namespaces, `pivot_root`, capabilities, seccomp.
+//! Every raw call of this crate lives here.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use caps::{CapSet, Capability, CapsHashSet};
+use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+fn cstr(p: &Path) -> anyhow::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).with_context(|| format!("path {p:?} contains NUL"))
+}
+
+fn check(what: &str, r: libc::c_int) -> anyhow::Result<()> {
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| what.to_string());
+    }
+    Ok(())
+}
+
+/// Enters new mount, network, IPC and UTS namespaces (no network at all in
+/// the new network namespace), with mount events no longer propagating to
+/// the host.
+pub fn unshare_namespaces() -> anyhow::Result<()> {
+    // SAFETY: unshare only changes this process's namespaces.
+    check("unshare", unsafe {
+        libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS)
+    })?;
+    // SAFETY: remount of "/" with propagation flags only; the strings are
+    // static C strings.
+    check("making mounts private", unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// Makes `new_root` this process's root directory and detaches the old root
+/// entirely, so no host path is reachable any more.
+pub fn pivot_into(new_root: &Path) -> anyhow::Result<()> {
+    let root = cstr(new_root)?;
+    // SAFETY: a bind mount of a directory onto itself (pivot_root needs a
+    // mount point); `root` is a valid C string.
+    check("bind-mounting the new root", unsafe {
+        libc::mount(root.as_ptr(), root.as_ptr(), std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null())
+    })?;
+    // SAFETY: path arguments are valid C strings.
+    unsafe {
+        check("chdir(new root)", libc::chdir(root.as_ptr()))?;
+        // pivot_root(".", "."): the old root ends up stacked on "/" ...
+        check("pivot_root", libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int)?;
+        // ... and is detached from the tree.
+        check("detaching the old root", libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
+        check("chdir(/)", libc::chdir(c"/".as_ptr()))?;
+    }
+    Ok(())
+}
+
+/// Opens a directory as an `O_PATH` descriptor.
+pub fn open_dir(path: &Path) -> anyhow::Result<OwnedFd> {
+    let p = cstr(path)?;
+    // SAFETY: valid C string; the returned descriptor is owned below.
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("opening directory {path:?}"));
+    }
+    // SAFETY: fresh descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Takes ownership of a descriptor inherited from the parent process.
+pub fn inherited_fd(fd: RawFd) -> anyhow::Result<OwnedFd> {
+    // SAFETY: F_GETFD only queries the descriptor.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        bail!("descriptor {fd} was not passed to this process");
+    }
+    // SAFETY: the descriptor is open (checked) and was handed to us alone.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sets close-on-exec on a descriptor we own.
+    check("fcntl(FD_CLOEXEC)", unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    Ok(owned)
+}
+
+/// Clears close-on-exec so that a child started with `exec` inherits `fd`.
+/// For use between fork and exec (async-signal-safe).
+pub fn keep_across_exec(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor number; no memory is passed.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reduces every capability set of this process (and the bounding set) to
+/// `keep`, and forbids gaining privileges again (`no_new_privs`).
+pub fn restrict_capabilities(keep: &[Capability]) -> anyhow::Result<()> {
+    let keep_set: CapsHashSet = keep.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep_set.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("dropping {cap} from the bounding set"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
+    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    caps::set(None, CapSet::Effective, &keep_set).context("setting effective capabilities")?;
+    caps::set(None, CapSet::Permitted, &keep_set).context("setting permitted capabilities")?;
+    // SAFETY: prctl with integer arguments only.
+    check("PR_SET_NO_NEW_PRIVS", unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+}
+
+/// Installs a seccomp filter on every thread of this process that allows
+/// exactly `syscalls` and kills the process on anything else.
+pub fn install_seccomp(syscalls: &[i64]) -> anyhow::Result<()> {
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = syscalls.iter().map(|&nr| (nr, Vec::new())).collect();
+    let filter = SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)
+        .context("building the seccomp filter")?;
+    let program: BpfProgram = filter.try_into().context("compiling the seccomp filter")?;
+    seccompiler::apply_filter_all_threads(&program).context("installing the seccomp filter")
+}

@@ -1,0 +1,247 @@
+//! The Gofer: one host process per container that serves the container's
+//! root file system and each of its bind mounts over 9P2000.L, one socket
+//! each, to the Sentry.
+//!
+//! `runsc gofer --serve FD,ro|rw,PATH ...` (the first is the root) runs
+//! [`run`]: it opens every served directory, then confines itself before
+//! reading a single request: new mount/network/IPC/UTS namespaces,
+//! `pivot_root` into the container root, capabilities reduced to what file
+//! serving needs, `no_new_privs`, and a seccomp allow-list. It exits when the
+//! Sentry has closed every connection.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+
+use anyhow::{bail, Context as _};
+use caps::Capability;
+
+use crate::confine;
+
+/// One directory the Gofer serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoferMount {
+    pub host_path: PathBuf,
+    pub read_only: bool,
+}
+
+/// A `--serve FD,ro|rw,PATH` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeArg {
+    pub fd: i32,
+    pub mount: GoferMount,
+}
+
+impl FromStr for ServeArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ',');
+        let (Some(fd), Some(mode), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("expected FD,ro|rw,PATH, got {s:?}"));
+        };
+        let fd = fd.parse().map_err(|_| format!("bad descriptor {fd:?}"))?;
+        let read_only = match mode {
+            "ro" => true,
+            "rw" => false,
+            other => return Err(format!("bad mode {other:?} (ro or rw)")),
+        };
+        if !path.starts_with('/') {
+            return Err(format!("path {path:?} must be absolute"));
+        }
+        Ok(ServeArg { fd, mount: GoferMount { host_path: PathBuf::from(path), read_only } })
+    }
+}
+
+impl std::fmt::Display for ServeArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = if self.mount.read_only { "ro" } else { "rw" };
+        write!(f, "{},{},{}", self.fd, mode, self.mount.host_path.display())
+    }
+}
+
+/// Capabilities the Gofer keeps: enough to serve files owned by any user.
+const KEEP_CAPS: &[Capability] = &[
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_DAC_READ_SEARCH,
+    Capability::CAP_FOWNER,
+    Capability::CAP_FSETID,
+];
+
+/// System calls the Gofer needs once confined (the 9P server's file
+/// operations, socket I/O, threads and memory). No exec, no socket creation,
+/// no mount, no ptrace.
+const SYSCALLS: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_close,
+    libc::SYS_fstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_lseek,
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_mkdirat,
+    libc::SYS_mknodat,
+    libc::SYS_unlinkat,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_linkat,
+    libc::SYS_symlinkat,
+    libc::SYS_readlinkat,
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    452, // fchmodat2
+    libc::SYS_fchown,
+    libc::SYS_fchownat,
+    libc::SYS_utimensat,
+    libc::SYS_ftruncate,
+    libc::SYS_fallocate,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+    libc::SYS_fstatfs,
+    libc::SYS_getdents64,
+    libc::SYS_fcntl,
+    libc::SYS_flock,
+    libc::SYS_dup,
+    libc::SYS_fgetxattr,
+    libc::SYS_flistxattr,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_shutdown,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_getpid,
+    libc::SYS_gettid,
+    libc::SYS_geteuid,
+    libc::SYS_getuid,
+    libc::SYS_getegid,
+    libc::SYS_getgid,
+    libc::SYS_prctl,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_getrandom,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+];
+
+/// Body of `runsc gofer`: confine, then serve until every client is gone.
+pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
+    let Some(root) = serves.first() else { bail!("nothing to serve: pass --serve FD,ro|rw,PATH") };
+    // Take the sockets and open every served directory while host paths
+    // still resolve.
+    let mut jobs: Vec<(OwnedFd, UnixStream, bool)> = Vec::new();
+    for s in serves {
+        let socket = UnixStream::from(confine::inherited_fd(s.fd)?);
+        let dir = confine::open_dir(&s.mount.host_path)?;
+        jobs.push((dir, socket, s.mount.read_only));
+    }
+
+    confine::unshare_namespaces()?;
+    confine::pivot_into(&root.mount.host_path)?;
+    confine::restrict_capabilities(KEEP_CAPS)?;
+    confine::install_seccomp(SYSCALLS)?;
+    tracing::debug!(mounts = serves.len(), "gofer confined, serving");
+
+    let servers: Vec<_> = jobs
+        .into_iter()
+        .map(|(dir, socket, read_only)| {
+            let server = gofer_9p::Server::new(dir, read_only).context("starting the 9P server")?;
+            Ok(std::thread::spawn(move || server.serve(socket)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for handle in servers {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("9P connection ended with an error: {e}"),
+            Err(_) => bail!("a 9P server thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+/// A running Gofer and the Sentry's ends of its sockets (same order as the
+/// mounts it was started with).
+pub struct GoferProcess {
+    pub child: Child,
+    pub sockets: Vec<UnixStream>,
+}
+
+/// Starts `runsc gofer` (the binary at `runsc`) serving `mounts`; the first
+/// is the container's root.
+pub fn spawn(runsc: &Path, mounts: &[GoferMount], debug: bool) -> anyhow::Result<GoferProcess> {
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in mounts {
+        let (a, b) = UnixStream::pair().context("creating a gofer socket pair")?;
+        ours.push(a);
+        theirs.push(b);
+    }
+    let mut cmd = Command::new(runsc);
+    if debug {
+        cmd.arg("--debug");
+    }
+    cmd.arg("gofer");
+    for (m, s) in mounts.iter().zip(&theirs) {
+        cmd.arg("--serve").arg(ServeArg { fd: s.as_raw_fd(), mount: m.clone() }.to_string());
+    }
+    let fds: Vec<i32> = theirs.iter().map(|s| s.as_raw_fd()).collect();
+    cmd.stdin(Stdio::null());
+    // SAFETY: the closure only calls fcntl (async-signal-safe) on
+    // descriptors that stay open in the parent until spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                confine::keep_across_exec(fd)?;
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().with_context(|| format!("starting {} gofer", runsc.display()))?;
+    drop(theirs);
+    Ok(GoferProcess { child, sockets: ours })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_arguments_round_trip_and_reject_garbage() {
+        let a: ServeArg = "5,ro,/var/lib/x,y".parse().unwrap();
+        assert_eq!(a.fd, 5);
+        assert!(a.mount.read_only);
+        assert_eq!(a.mount.host_path, PathBuf::from("/var/lib/x,y"));
+        assert_eq!(a.to_string().parse::<ServeArg>().unwrap(), a);
+        for bad in ["", "5", "5,rx,/a", "x,ro,/a", "5,rw,relative"] {
+            assert!(bad.parse::<ServeArg>().is_err(), "{bad:?} accepted");
+        }
+    }
+}
