@@ -4,3 +4,4 @@
 pub mod confine;
 pub mod demo;
 pub mod gofer;
+pub mod oci;

@@ -1,5 +1,6 @@
 //! `runsc`: the rvisor OCI runtime command line.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,6 +28,12 @@ enum Command {
         #[arg(long = "serve", required = true)]
         serves: Vec<sandbox::gofer::ServeArg>,
     },
+    /// Write a default config.json (as `runc spec` does).
+    Spec {
+        /// Bundle directory to write it in.
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: std::path::PathBuf,
+    },
     /// Run a tiny hand-assembled program under the platform; every system
     /// call it makes is intercepted and served by runsc, none by the host.
     PlatformDemo {
@@ -39,13 +46,29 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        // One line, as runc prints its errors.
+        eprintln!("runsc: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.debug {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
     }
     match cli.command {
         Command::Gofer { serves } => sandbox::gofer::run(&serves),
+        Command::Spec { bundle } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                anyhow::bail!("File {} exists. Remove it first", path.display());
+            }
+            let json = sandbox::oci::default_spec_json().map_err(anyhow::Error::msg)?;
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+        }
         Command::PlatformDemo { message, count } => {
             let mut stdout = std::io::stdout();
             let line = format!("{message}\n");
