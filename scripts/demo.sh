@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo build --release -q -p sandbox --bin runsc
-exec target/release/runsc platform-demo "$@"
+exec target/release/runsc platform-demo --confine "$@"

@@ -398,3 +398,41 @@ fn killed_sentry_leaves_no_stubs() {
     }
     panic!("stub processes {pids:?} outlived the killed Sentry");
 }
+
+#[test]
+fn stub_holds_nothing_of_the_host() {
+    let p = platform();
+    let space = p.new_address_space().unwrap();
+    load(&p, &space, &code(&[&mov_eax(39), &SYSCALL]));
+    let pid = space.as_any().downcast_ref::<PtraceAddressSpace>().unwrap().stub_pid();
+    let mut ctx = p.new_context().unwrap();
+    assert!(matches!(ctx.switch(&space, &mut cpu()).unwrap(), Exit::Syscall));
+
+    // Mapped: the stub page, its signal stack(s), the application's page.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let stub_base = p.max_user_address();
+    for line in maps.lines() {
+        let start = u64::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
+        assert!(
+            start == CODE || start >= stub_base || line.ends_with("[vsyscall]"),
+            "unexpected mapping in the stub: {line}"
+        );
+    }
+    assert!(!maps.contains("[stack]") && !maps.contains("[vdso]") && !maps.contains(".so"), "{maps}");
+
+    // Open: only the memory file.
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().collect();
+    assert_eq!(fds.len(), 1, "stub holds host descriptors: {fds:?}");
+
+    // No capabilities, and no way to gain any.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for (field, want) in [
+        ("CapEff", "0000000000000000"),
+        ("CapPrm", "0000000000000000"),
+        ("CapBnd", "0000000000000000"),
+        ("NoNewPrivs", "1"),
+    ] {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some(want), "{line}");
+    }
+}

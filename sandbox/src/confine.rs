@@ -65,6 +65,34 @@ pub fn pivot_into(new_root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes an empty, read-only tmpfs this process's root: nothing of the host
+/// file system stays reachable.
+pub fn pivot_into_empty_root() -> anyhow::Result<()> {
+    let dir = c"/tmp";
+    // SAFETY: mounts a fresh tmpfs on /tmp of our private mount namespace
+    // (callers unshared it first); all strings are static C strings.
+    check("mounting an empty tmpfs", unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            dir.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"size=0,mode=0555".as_ptr().cast(),
+        )
+    })?;
+    pivot_into(Path::new("/tmp"))?;
+    // SAFETY: remounts our new root read-only; static C strings.
+    check("remounting the root read-only", unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null(),
+        )
+    })
+}
+
 /// Opens a directory as an `O_PATH` descriptor.
 pub fn open_dir(path: &Path) -> anyhow::Result<OwnedFd> {
     let p = cstr(path)?;

@@ -55,9 +55,20 @@ fn guest_code(msg: &[u8], count: u32) -> Vec<u8> {
 }
 
 /// Runs the demo guest on `platform_name`, writing its output to `out`.
-pub fn run(platform_name: &str, message: &str, count: u32, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
+/// With `confine`, the process confines itself as a Sentry once the memory
+/// file and platform exist, before the guest runs.
+pub fn run(
+    platform_name: &str,
+    message: &str,
+    count: u32,
+    confine: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<DemoReport> {
     let memory = Arc::new(MemoryFile::new(1 << 30).context("creating the memory file")?);
     let platform = platforms::by_name(platform_name, memory.clone())?;
+    if confine {
+        crate::boot::confine_sentry()?;
+    }
     let space = platform.new_address_space().context("creating an address space")?;
     let code = guest_code(message.as_bytes(), count);
     let text = memory.allocate(PAGE_SIZE)?;
@@ -118,14 +129,14 @@ mod tests {
     #[test]
     fn demo_guest_writes_through_the_platform() {
         let mut out = Vec::new();
-        let report = super::run("ptrace", "hi from the sandbox\n", 3, &mut out).unwrap();
+        let report = super::run("ptrace", "hi from the sandbox\n", 3, false, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "hi from the sandbox\n".repeat(3));
         assert_eq!(report, super::DemoReport { syscalls: 4, faults: 1, exit_code: 0 });
     }
 
     #[test]
     fn unknown_platform_is_a_clear_error() {
-        let err = super::run("vmware", "x", 1, &mut Vec::new()).unwrap_err();
+        let err = super::run("vmware", "x", 1, false, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("unknown platform"), "{err}");
     }
 }

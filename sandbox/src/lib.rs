@@ -1,6 +1,7 @@
 //! OCI bundle to running sandbox: spawning and confining the Sentry and the
 //! Gofers, state records, and the `runsc` command line.
 
+pub mod boot;
 pub mod confine;
 pub mod demo;
 pub mod gofer;

@@ -28,6 +28,12 @@ pub const SIGNAL_STACK_SIZE: u64 = 64 << 10;
 /// Offset of the `struct sigaction` for the fault handler inside the page.
 const SIGACTION_OFFSET: usize = 0xf00;
 
+/// Offsets of capset's `__user_cap_header_struct` (version 3, pid 0) and its
+/// two zeroed `__user_cap_data_struct`s inside the page.
+const CAP_HEADER_OFFSET: usize = 0xf40;
+const CAP_DATA_OFFSET: usize = 0xf48;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
 /// End of the user address range the stub processes unmap up to.
 pub const USER_END: u64 = 0x7fff_ffff_f000;
 
@@ -98,6 +104,31 @@ core::arch::global_asm!(
     "lea rdi, [r13 + 4096]",
     "mov rsi, r15",
     "sub rsi, rdi",
+    "syscall",
+    // Drop every capability: bounding set first (needs CAP_SETPCAP), then
+    // capset(&hdr, {0}) for effective, permitted and inheritable. The Sentry
+    // then needs no capability to trace its stubs, and no stub holds one.
+    "xor ebx, ebx",
+    "rvisor_stub_capbset_loop:",
+    "mov eax, 157", // prctl(PR_CAPBSET_DROP, cap); unknown caps fail, fine
+    "mov edi, 24",
+    "mov esi, ebx",
+    "syscall",
+    "inc ebx",
+    "cmp ebx, 64",
+    "jb rvisor_stub_capbset_loop",
+    "mov eax, 126", // capset(&hdr, &data)
+    "lea rdi, [r13 + {cap_header}]",
+    "lea rsi, [r13 + {cap_data}]",
+    "syscall",
+    "test rax, rax",
+    "jnz rvisor_stub_die",
+    "mov eax, 157", // prctl(PR_SET_NO_NEW_PRIVS, 1)
+    "mov edi, 38",
+    "mov esi, 1",
+    "xor edx, edx",
+    "xor r10d, r10d",
+    "xor r8d, r8d",
     "syscall",
     "mov eax, 13", // rt_sigaction(SIGSEGV, &act, NULL, 8)
     "mov edi, 11",
@@ -199,6 +230,8 @@ core::arch::global_asm!(
     "rvisor_stub_end:",
     ".popsection",
     sigaction = const SIGACTION_OFFSET,
+    cap_header = const CAP_HEADER_OFFSET,
+    cap_data = const CAP_DATA_OFFSET,
     report = const FAULT_REPORT_NR,
 );
 
@@ -284,6 +317,8 @@ impl Stub {
             let off = SIGACTION_OFFSET + 8 * i;
             page[off..off + 8].copy_from_slice(&v.to_ne_bytes());
         }
+        page[CAP_HEADER_OFFSET..CAP_HEADER_OFFSET + 4].copy_from_slice(&LINUX_CAPABILITY_VERSION_3.to_ne_bytes());
+        // pid 0 and the 24 data bytes stay zero.
         sys::fill_stub_page(&mapping, &page)?;
         Ok(Stub {
             base,

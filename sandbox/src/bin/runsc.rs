@@ -43,6 +43,10 @@ enum Command {
         /// How many times it writes it.
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Confine this process as a Sentry first (namespaces, empty root,
+        /// no capabilities, seccomp allow-list).
+        #[arg(long)]
+        confine: bool,
     },
 }
 
@@ -69,10 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let json = sandbox::oci::default_spec_json().map_err(anyhow::Error::msg)?;
             std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
         }
-        Command::PlatformDemo { message, count } => {
+        Command::PlatformDemo { message, count, confine } => {
             let mut stdout = std::io::stdout();
             let line = format!("{message}\n");
-            let report = sandbox::demo::run(&cli.platform, &line, count, &mut stdout)?;
+            let report = sandbox::demo::run(&cli.platform, &line, count, confine, &mut stdout)?;
             std::io::Write::flush(&mut stdout)?;
             eprintln!(
                 "runsc: platform {} intercepted {} system calls and {} page fault(s); exit status {}",

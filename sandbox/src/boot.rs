@@ -1,0 +1,97 @@
+//! The Sentry process (`runsc boot`): its confinement.
+//!
+//! After start-up the Sentry runs in its own namespaces, pivoted into an
+//! empty read-only root, with no capabilities and a seccomp allow-list that
+//! contains no `open`, no `exec` and no socket creation: files come from the
+//! Gofers over already-connected sockets, memory from the memory file
+//! created before confinement, application processes from the platform.
+
+use anyhow::Context as _;
+
+use crate::confine;
+
+/// System calls the Sentry needs once confined: the platform (ptrace, wait,
+/// signals to its stubs, CPU pinning), threads and memory, I/O on the
+/// descriptors it already holds, time.
+pub const SENTRY_SYSCALLS: &[i64] = &[
+    // Descriptors it already holds (stdio, gofer and control sockets).
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_close,
+    libc::SYS_fstat,
+    libc::SYS_fcntl,
+    libc::SYS_dup,
+    libc::SYS_ioctl,
+    libc::SYS_lseek,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_shutdown,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_epoll_create1,
+    libc::SYS_epoll_ctl,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_eventfd2,
+    // The memory file.
+    libc::SYS_fallocate,
+    libc::SYS_ftruncate,
+    // Memory and threads.
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_getcpu,
+    libc::SYS_prctl,
+    libc::SYS_getpid,
+    libc::SYS_gettid,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    // The platform.
+    libc::SYS_ptrace,
+    libc::SYS_wait4,
+    libc::SYS_waitid,
+    libc::SYS_kill,
+    libc::SYS_tgkill,
+    // Time and randomness.
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_gettimeofday,
+    libc::SYS_getrandom,
+];
+
+/// Confines the calling process as a Sentry. Call after the memory file,
+/// the platform and every needed host descriptor exist, before running any
+/// application code.
+pub fn confine_sentry() -> anyhow::Result<()> {
+    confine::unshare_namespaces()?;
+    confine::pivot_into_empty_root().context("pivoting into an empty root")?;
+    confine::restrict_capabilities(&[])?;
+    confine::install_seccomp(SENTRY_SYSCALLS)
+}
