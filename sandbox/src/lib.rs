@@ -6,3 +6,4 @@ pub mod confine;
 pub mod demo;
 pub mod gofer;
 pub mod oci;
+pub mod state;
