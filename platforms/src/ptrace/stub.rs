@@ -34,6 +34,48 @@ const CAP_HEADER_OFFSET: usize = 0xf40;
 const CAP_DATA_OFFSET: usize = 0xf48;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// Offsets of the stub's seccomp program (`struct sock_fprog` and the
+/// filter it points to).
+const FPROG_OFFSET: usize = 0xf80;
+const FILTER_OFFSET: usize = 0x400;
+const FILTER_MAX: usize = SIGACTION_OFFSET - FILTER_OFFSET;
+
+/// Every system call the stub's own code makes (start-up, injected calls,
+/// thread and process creation, parking). Anything else kills the stub.
+const STUB_SYSCALLS: &[i64] = &[
+    libc::SYS_mmap,
+    libc::SYS_mprotect,
+    libc::SYS_munmap,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_pause,
+    libc::SYS_getpid,
+    libc::SYS_clone,
+    libc::SYS_exit,
+    libc::SYS_kill,
+    libc::SYS_getppid,
+    libc::SYS_sigaltstack,
+    libc::SYS_prctl,
+    libc::SYS_exit_group,
+];
+
+/// The stub's seccomp filter as raw `struct sock_filter` bytes.
+fn stub_filter() -> Result<Vec<u8>, PlatformError> {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    let rules = STUB_SYSCALLS.iter().map(|&nr| (nr, Vec::new())).collect();
+    let bad = |e: &dyn std::fmt::Display| PlatformError::StubDied { pid: 0, why: format!("stub seccomp filter: {e}") };
+    let filter = SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)
+        .map_err(|e| bad(&e))?;
+    let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| bad(&e))?;
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for insn in &program {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.push(insn.jt);
+        bytes.push(insn.jf);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    Ok(bytes)
+}
+
 /// End of the user address range the stub processes unmap up to.
 pub const USER_END: u64 = 0x7fff_ffff_f000;
 
@@ -146,6 +188,16 @@ core::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jnz rvisor_stub_die",
+    // seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog): from here on the stub can
+    // make only the calls its own code needs. Application system calls are
+    // stopped by PTRACE_SYSEMU before seccomp ever sees them.
+    "mov eax, 317",
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [r13 + {fprog}]",
+    "syscall",
+    "test rax, rax",
+    "jnz rvisor_stub_die",
     "mov eax, 39", // kill(getpid(), SIGSTOP): hand over to the tracer.
     "syscall",
     "mov edi, eax",
@@ -231,6 +283,7 @@ core::arch::global_asm!(
     ".popsection",
     sigaction = const SIGACTION_OFFSET,
     cap_header = const CAP_HEADER_OFFSET,
+    fprog = const FPROG_OFFSET,
     cap_data = const CAP_DATA_OFFSET,
     report = const FAULT_REPORT_NR,
 );
@@ -297,7 +350,7 @@ impl Stub {
             )
         };
         let code_len = (end - begin) as usize;
-        assert!(code_len <= SIGACTION_OFFSET, "stub code overlaps its data");
+        assert!(code_len <= FILTER_OFFSET, "stub code overlaps its data");
         let mut page = vec![0u8; 4096];
         // SAFETY: [begin, end) is the stub's code in our text section.
         let code = unsafe { std::slice::from_raw_parts(begin as *const u8, code_len) };
@@ -319,6 +372,12 @@ impl Stub {
         }
         page[CAP_HEADER_OFFSET..CAP_HEADER_OFFSET + 4].copy_from_slice(&LINUX_CAPABILITY_VERSION_3.to_ne_bytes());
         // pid 0 and the 24 data bytes stay zero.
+        let filter = stub_filter()?;
+        assert!(filter.len() <= FILTER_MAX, "stub seccomp filter too large");
+        page[FILTER_OFFSET..FILTER_OFFSET + filter.len()].copy_from_slice(&filter);
+        // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+        page[FPROG_OFFSET..FPROG_OFFSET + 2].copy_from_slice(&((filter.len() / 8) as u16).to_ne_bytes());
+        page[FPROG_OFFSET + 8..FPROG_OFFSET + 16].copy_from_slice(&(base + FILTER_OFFSET as u64).to_ne_bytes());
         sys::fill_stub_page(&mapping, &page)?;
         Ok(Stub {
             base,
