@@ -95,3 +95,61 @@ pub fn confine_sentry() -> anyhow::Result<()> {
     confine::restrict_capabilities(&[])?;
     confine::install_seccomp(SENTRY_SYSCALLS)
 }
+
+/// Arguments of `runsc boot` (passed by `runsc create`).
+#[derive(clap::Args, Debug)]
+pub struct BootArgs {
+    /// Container id.
+    #[arg(long)]
+    pub id: String,
+    /// Bundle directory (its config.json is read before confinement).
+    #[arg(long)]
+    pub bundle: std::path::PathBuf,
+    /// Inherited listening socket of the control service.
+    #[arg(long = "control-fd")]
+    pub control_fd: i32,
+    /// Inherited pipe on which to report "ok" or "error: ...".
+    #[arg(long = "ready-fd")]
+    pub ready_fd: i32,
+    /// Inherited Gofer sockets: the root first, then the bind mounts in
+    /// spec order.
+    #[arg(long = "gofer-fd")]
+    pub gofer_fds: Vec<i32>,
+}
+
+/// Body of `runsc boot`: builds the kernel and the container, confines the
+/// process, reports readiness, then serves the control socket until
+/// killed by `runsc delete`.
+pub fn run_boot(args: &BootArgs, platform: &str, strace: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    let mut ready = std::fs::File::from(confine::inherited_fd(args.ready_fd)?);
+    let setup = || -> anyhow::Result<(UnixListener, std::sync::Arc<dyn crate::control::SandboxKernel>)> {
+        let listener = UnixListener::from(confine::inherited_fd(args.control_fd)?);
+        let gofers = args
+            .gofer_fds
+            .iter()
+            .map(|&fd| confine::inherited_fd(fd).map(UnixStream::from))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let config = crate::oci::load_bundle(&args.bundle)?;
+        let kernel = crate::sentry::SentryKernel::boot(&args.id, &config, gofers, platform, strace)?;
+        confine_sentry()?;
+        Ok((listener, kernel))
+    };
+    match setup() {
+        Ok((listener, kernel)) => {
+            ready.write_all(b"ok").context("reporting readiness")?;
+            drop(ready);
+            crate::control::serve(listener, kernel);
+            Ok(())
+        }
+        Err(e) => {
+            // runsc create prints the error; if it is gone, say it here.
+            if write!(ready, "error: {e:#}").is_err() {
+                return Err(e);
+            }
+            std::process::exit(1);
+        }
+    }
+}

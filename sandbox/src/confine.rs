@@ -154,3 +154,12 @@ pub fn install_seccomp(syscalls: &[i64]) -> anyhow::Result<()> {
     let program: BpfProgram = filter.try_into().context("compiling the seccomp filter")?;
     seccompiler::apply_filter_all_threads(&program).context("installing the seccomp filter")
 }
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> anyhow::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    check("pipe2", unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both descriptors are fresh and owned only here.
+    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+}

@@ -3,7 +3,10 @@
 
 pub mod boot;
 pub mod confine;
+pub mod container;
+pub mod control;
 pub mod demo;
 pub mod gofer;
 pub mod oci;
+pub mod sentry;
 pub mod state;

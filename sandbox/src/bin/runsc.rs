@@ -1,18 +1,47 @@
-//! `runsc`: the rvisor OCI runtime command line.
+//! `runsc`: the rvisor OCI runtime command line (runc-compatible).
+
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use sandbox::container::{parse_signal, Runtime};
+use sandbox::state::{StateDir, DEFAULT_ROOT};
 
 #[derive(Parser)]
 #[command(name = "runsc", version, about = "rvisor: an application kernel for containers")]
 struct Cli {
+    /// Directory of the container state records.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+
     /// Platform that runs application code.
     #[arg(long, global = true, default_value = "ptrace")]
     platform: String,
 
-    /// Enable debug logging (to stderr).
+    /// Enable debug logging.
     #[arg(long, global = true)]
     debug: bool,
+
+    /// Where debug logs go (`%ID%` and `%COMMAND%` are substituted).
+    #[arg(long = "debug-log", global = true)]
+    debug_log: Option<String>,
+
+    /// Log every application system call to the debug log.
+    #[arg(long, global = true)]
+    strace: bool,
+
+    /// runc compatibility: log file of the runtime (accepted; debug logs use
+    /// --debug-log).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+
+    /// runc compatibility: log format, text or json (accepted).
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: String,
+
+    /// runc compatibility: cgroups through systemd (accepted).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -20,6 +49,61 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a container; its process waits for `start`.
+    Create {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        id: String,
+    },
+    /// Start a created container.
+    Start { id: String },
+    /// Print a container's OCI state as JSON.
+    State { id: String },
+    /// Send a signal (name or number, default TERM) to a container.
+    Kill {
+        #[arg(long, short = 'a')]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Wait for a container's process and print its exit status.
+    Wait { id: String },
+    /// Delete a container (`--force` also stops a running one).
+    Delete {
+        #[arg(long, short = 'f')]
+        force: bool,
+        id: String,
+    },
+    /// Create, start and wait for a container in the foreground; exits with
+    /// its status (128+signal if killed).
+    Run {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        id: String,
+    },
+    /// Run a command in a sandbox whose root is the host's root (read-only)
+    /// with a private /tmp.
+    Do {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// List containers.
+    List {
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+    },
+    /// Write a default config.json (as `runc spec` does).
+    Spec {
+        /// Bundle directory to write it in.
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// The sandbox process: the Sentry (started by runsc itself).
+    #[command(hide = true)]
+    Boot(sandbox::boot::BootArgs),
     /// Serve a container's files over 9P (started by runsc itself).
     #[command(hide = true)]
     Gofer {
@@ -27,12 +111,6 @@ enum Command {
         /// container's root.
         #[arg(long = "serve", required = true)]
         serves: Vec<sandbox::gofer::ServeArg>,
-    },
-    /// Write a default config.json (as `runc spec` does).
-    Spec {
-        /// Bundle directory to write it in.
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: std::path::PathBuf,
     },
     /// Run a tiny hand-assembled program under the platform; every system
     /// call it makes is intercepted and served by runsc, none by the host.
@@ -52,37 +130,139 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        // One line, as runc prints its errors.
-        eprintln!("runsc: {e:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // One line, as runc prints its errors.
+            eprintln!("runsc: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.debug {
-        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Create { .. } => "create",
+        Command::Start { .. } => "start",
+        Command::State { .. } => "state",
+        Command::Kill { .. } => "kill",
+        Command::Wait { .. } => "wait",
+        Command::Delete { .. } => "delete",
+        Command::Run { .. } => "run",
+        Command::List { .. } => "list",
+        Command::Do { .. } => "do",
+        Command::Spec { .. } => "spec",
+        Command::Boot(_) => "boot",
+        Command::Gofer { .. } => "gofer",
+        Command::PlatformDemo { .. } => "platform-demo",
     }
-    match cli.command {
-        Command::Gofer { serves } => sandbox::gofer::run(&serves),
+}
+
+fn container_id(c: &Command) -> &str {
+    match c {
+        Command::Create { id, .. }
+        | Command::Start { id }
+        | Command::State { id }
+        | Command::Kill { id, .. }
+        | Command::Wait { id }
+        | Command::Delete { id, .. }
+        | Command::Run { id, .. } => id,
+        Command::Boot(b) => &b.id,
+        _ => "",
+    }
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    if !cli.debug && cli.debug_log.is_none() && !cli.strace {
+        return Ok(());
+    }
+    let filter = if cli.debug || cli.strace { "debug" } else { "info" };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match &cli.debug_log {
+        Some(pattern) => {
+            let path =
+                pattern.replace("%ID%", container_id(&cli.command)).replace("%COMMAND%", command_name(&cli.command));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("opening debug log {path}"))?;
+            builder.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    init_logging(&cli)?;
+    let runtime = || -> anyhow::Result<Runtime> {
+        Ok(Runtime {
+            state: StateDir::new(&cli.root),
+            runsc: std::env::current_exe().context("finding the runsc binary")?,
+            platform: cli.platform.clone(),
+            debug: cli.debug,
+            debug_log: cli.debug_log.clone(),
+            strace: cli.strace,
+        })
+    };
+    match &cli.command {
+        Command::Create { bundle, pid_file, id } => {
+            runtime()?.create(id, bundle, pid_file.as_deref(), None).map(|()| 0)
+        }
+        Command::Start { id } => runtime()?.start(id).map(|()| 0),
+        Command::State { id } => {
+            let state = runtime()?.state(id)?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => runtime()?.kill(id, parse_signal(signal)?, *all).map(|()| 0),
+        Command::Wait { id } => {
+            let status = runtime()?.wait(id)?;
+            println!("{}", sandbox::container::exit_code(status));
+            Ok(0)
+        }
+        Command::Delete { force, id } => runtime()?.delete(id, *force).map(|()| 0),
+        Command::Run { bundle, id } => runtime()?.run(id, bundle),
+        Command::List { format } => list(&runtime()?, format).map(|()| 0),
+        Command::Do { args } => runtime()?.do_command(args),
         Command::Spec { bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 anyhow::bail!("File {} exists. Remove it first", path.display());
             }
             let json = sandbox::oci::default_spec_json().map_err(anyhow::Error::msg)?;
-            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+            Ok(0)
         }
+        Command::Boot(args) => sandbox::boot::run_boot(args, &cli.platform, cli.strace).map(|()| 0),
+        Command::Gofer { serves } => sandbox::gofer::run(serves).map(|()| 0),
         Command::PlatformDemo { message, count, confine } => {
             let mut stdout = std::io::stdout();
             let line = format!("{message}\n");
-            let report = sandbox::demo::run(&cli.platform, &line, count, confine, &mut stdout)?;
+            let report = sandbox::demo::run(&cli.platform, &line, *count, *confine, &mut stdout)?;
             std::io::Write::flush(&mut stdout)?;
             eprintln!(
                 "runsc: platform {} intercepted {} system calls and {} page fault(s); exit status {}",
                 cli.platform, report.syscalls, report.faults, report.exit_code
             );
-            std::process::exit(report.exit_code);
+            Ok(report.exit_code)
         }
     }
+}
+
+fn list(runtime: &Runtime, format: &str) -> anyhow::Result<()> {
+    let ids: Vec<String> = runtime.state.list()?.into_iter().map(|r| r.id).collect();
+    let states: Vec<_> = ids.iter().filter_map(|id| runtime.state(id).ok()).collect();
+    match format {
+        "json" => println!("{}", serde_json::to_string(&states)?),
+        "table" => {
+            println!("{:<24} {:<8} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
+            for (s, r) in states.iter().zip(runtime.state.list()?) {
+                println!("{:<24} {:<8} {:<10} {:<40} {}", s.id, s.pid, s.status, s.bundle.display(), r.created);
+            }
+        }
+        other => anyhow::bail!("invalid format {other:?} (table or json)"),
+    }
+    Ok(())
 }

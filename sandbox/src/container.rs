@@ -1,0 +1,441 @@
+//! The container lifecycle as `runsc` drives it: create, start, state,
+//! kill, wait, delete, and run (all of them in the foreground).
+//!
+//! `create` starts a Gofer for the container's root and bind mounts and the
+//! sandbox process (`runsc boot`, the Sentry), which loads the container and
+//! then waits on its control socket; later invocations find it through the
+//! state record and talk to it over that socket.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context as _};
+use proto::{request, response, Request};
+use serde::Serialize;
+
+use crate::gofer::{self, GoferMount};
+use crate::oci::{self, MountKind};
+use crate::state::{ContainerRecord, StateDir, Status};
+use crate::{confine, control};
+
+/// Global options of a runsc invocation that the lifecycle needs.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pub state: StateDir,
+    /// The runsc binary, re-executed as `runsc gofer` and `runsc boot`.
+    pub runsc: PathBuf,
+    pub platform: String,
+    pub debug: bool,
+    pub debug_log: Option<String>,
+    pub strace: bool,
+}
+
+/// Host descriptors that become a container's stdin, stdout and stderr
+/// (the shim passes containerd's FIFOs); without them the container uses
+/// the calling process's stdio, as with `runc create`.
+pub struct ContainerStdio {
+    pub stdin: std::os::fd::OwnedFd,
+    pub stdout: std::os::fd::OwnedFd,
+    pub stderr: std::os::fd::OwnedFd,
+}
+
+/// The OCI state of a container, as `runsc state` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: &'static str,
+    pub id: String,
+    pub status: &'static str,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+impl Runtime {
+    /// `runsc create`: sets the container up; its process waits for `start`.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: Option<&Path>,
+        stdio: Option<ContainerStdio>,
+    ) -> anyhow::Result<()> {
+        let bundle = bundle.canonicalize().with_context(|| format!("bundle {}", bundle.display()))?;
+        let config = oci::load_bundle(&bundle)?;
+        let lock = self.state.create(id)?;
+        let dir = self.state.dir(id);
+        let result = self.create_locked(id, &bundle, &config, pid_file, stdio, &lock);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    fn create_locked(
+        &self,
+        id: &str,
+        bundle: &Path,
+        config: &oci::ContainerConfig,
+        pid_file: Option<&Path>,
+        stdio: Option<ContainerStdio>,
+        lock: &crate::state::Lock,
+    ) -> anyhow::Result<()> {
+        let mut mounts = vec![GoferMount { host_path: config.root.clone(), read_only: config.root_read_only }];
+        for m in &config.mounts {
+            if let MountKind::Bind { source, read_only } = &m.kind {
+                mounts.push(GoferMount { host_path: source.clone(), read_only: *read_only });
+            }
+        }
+        let mut gofer = gofer::spawn(&self.runsc, &mounts, self.debug)?;
+        let socket_path = self.state.dir(id).join("control.sock");
+        let listener = UnixListener::bind(&socket_path)
+            .with_context(|| format!("creating control socket {}", socket_path.display()))?;
+        let (mut ready_r, ready_w) = confine::pipe().context("creating the ready pipe")?;
+
+        let mut cmd = Command::new(&self.runsc);
+        cmd.arg("--platform").arg(&self.platform);
+        if self.debug {
+            cmd.arg("--debug");
+        }
+        if self.strace {
+            cmd.arg("--strace");
+        }
+        if let Some(log) = &self.debug_log {
+            cmd.arg("--debug-log").arg(log);
+        }
+        cmd.arg("boot").arg("--id").arg(id).arg("--bundle").arg(bundle);
+        cmd.arg("--control-fd").arg(listener.as_raw_fd().to_string());
+        cmd.arg("--ready-fd").arg(ready_w.as_raw_fd().to_string());
+        let mut keep = vec![listener.as_raw_fd(), ready_w.as_raw_fd()];
+        for s in &gofer.sockets {
+            cmd.arg("--gofer-fd").arg(s.as_raw_fd().to_string());
+            keep.push(s.as_raw_fd());
+        }
+        match stdio {
+            Some(io) => {
+                cmd.stdin(Stdio::from(io.stdin)).stdout(Stdio::from(io.stdout)).stderr(Stdio::from(io.stderr));
+            }
+            // The container's stdio is this invocation's (as with runc create).
+            None => {
+                cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            }
+        }
+        // SAFETY: only async-signal-safe calls (fcntl, setsid) between fork
+        // and exec, on descriptors that stay open until spawn returns.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &keep {
+                    confine::keep_across_exec(fd)?;
+                }
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut boot = match cmd.spawn() {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = gofer.child.kill();
+                return Err(e).context("starting the sandbox process");
+            }
+        };
+        drop(ready_w);
+        drop(listener);
+        drop(std::mem::take(&mut gofer.sockets));
+
+        let mut answer = String::new();
+        let _ = ready_r.read_to_string(&mut answer);
+        if answer != "ok" {
+            let _ = boot.kill();
+            let _ = boot.wait();
+            let _ = gofer.child.kill();
+            let _ = gofer.child.wait();
+            let why = answer.strip_prefix("error: ").unwrap_or("the sandbox process died while starting");
+            bail!("{why}");
+        }
+        let pid = boot.id() as i32;
+        let record = ContainerRecord {
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            status: Status::Created,
+            sandbox_pid: pid,
+            gofer_pid: gofer.child.id() as i32,
+            sandbox_id: config.annotations.get("io.kubernetes.cri.sandbox-id").cloned().unwrap_or_else(|| id.into()),
+            control_socket: socket_path,
+            created: now_rfc3339(),
+            annotations: config.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            exit_status: None,
+        };
+        self.state.save(&record, lock)?;
+        if let Some(p) = pid_file {
+            std::fs::write(p, pid.to_string()).with_context(|| format!("writing pid file {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// `runsc start`: starts a created container's process.
+    pub fn start(&self, id: &str) -> anyhow::Result<()> {
+        let lock = self.state.lock(id)?;
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        if status != Status::Created {
+            bail!("cannot start a container that is {}", status.as_str());
+        }
+        control::call(
+            &record.control_socket,
+            Request { kind: Some(request::Kind::Start(proto::Start { container_id: id.into() })) },
+            &[],
+        )?;
+        record.status = Status::Running;
+        self.state.save(&record, &lock)?;
+        Ok(())
+    }
+
+    /// Brings a record's status up to date with the sandbox.
+    fn refresh(&self, record: &mut ContainerRecord) -> Status {
+        if matches!(record.status, Status::Created | Status::Running | Status::Paused) {
+            if !process_alive(record.sandbox_pid) {
+                record.status = Status::Stopped;
+            } else if let Ok(resp) = control::call(
+                &record.control_socket,
+                Request { kind: Some(request::Kind::State(proto::StateQuery {})) },
+                &[],
+            ) {
+                if let Some(response::Kind::State(s)) = resp.kind {
+                    if let Some(c) = s.containers.iter().find(|c| c.id == record.id) {
+                        record.status = match c.status.as_str() {
+                            "created" => Status::Created,
+                            "running" => Status::Running,
+                            "paused" => Status::Paused,
+                            _ => Status::Stopped,
+                        };
+                    }
+                }
+            }
+        }
+        record.status
+    }
+
+    /// `runsc state`.
+    pub fn state(&self, id: &str) -> anyhow::Result<OciState> {
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        Ok(OciState {
+            oci_version: "1.0.2",
+            id: record.id,
+            status: status.as_str(),
+            pid: if status == Status::Stopped { 0 } else { record.sandbox_pid },
+            bundle: record.bundle,
+            annotations: record.annotations,
+        })
+    }
+
+    /// `runsc kill`.
+    pub fn kill(&self, id: &str, signo: i32, all: bool) -> anyhow::Result<()> {
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            bail!("container not running");
+        }
+        control::call(
+            &record.control_socket,
+            Request {
+                kind: Some(request::Kind::Signal(proto::Signal { container_id: id.into(), pid: 0, signo, all })),
+            },
+            &[],
+        )?;
+        Ok(())
+    }
+
+    /// `runsc wait`: the wait(2) status of the container's init.
+    pub fn wait(&self, id: &str) -> anyhow::Result<i32> {
+        let record = self.state.load(id)?;
+        let resp = control::call(
+            &record.control_socket,
+            Request { kind: Some(request::Kind::Wait(proto::Wait { container_id: id.into(), pid: 0 })) },
+            &[],
+        )?;
+        match resp.kind {
+            Some(response::Kind::Exited(e)) => Ok(e.wait_status),
+            other => bail!("unexpected answer to wait: {other:?}"),
+        }
+    }
+
+    /// `runsc delete`: removes a stopped (or, with `force`, any) container.
+    pub fn delete(&self, id: &str, force: bool) -> anyhow::Result<()> {
+        let lock = self.state.lock(id)?;
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        if matches!(status, Status::Running | Status::Paused) && !force {
+            bail!("cannot delete container {id} that is not stopped: {}", status.as_str());
+        }
+        for pid in [record.sandbox_pid, record.gofer_pid] {
+            if process_alive(pid) {
+                // SAFETY: plain signal send to a process this container owns.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        self.state.remove(id, lock)?;
+        Ok(())
+    }
+
+    /// `runsc run` in the foreground: create, start, wait, delete. Returns
+    /// the exit code runsc should exit with (128+signal if killed).
+    pub fn run(&self, id: &str, bundle: &Path) -> anyhow::Result<i32> {
+        self.create(id, bundle, None, None)?;
+        let result = self.start(id).and_then(|()| self.wait(id));
+        let _ = self.delete(id, true);
+        Ok(exit_code(result?))
+    }
+}
+
+/// The shell convention for a wait status: the exit code, or 128+signal.
+pub fn exit_code(wait_status: i32) -> i32 {
+    if libc::WIFSIGNALED(wait_status) {
+        128 + libc::WTERMSIG(wait_status)
+    } else {
+        libc::WEXITSTATUS(wait_status)
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86400;
+    let (h, m, s) = (secs % 86400 / 3600, secs % 3600 / 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Parses a signal as runc accepts it: a number, `KILL` or `SIGKILL`.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal {s:?}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => bail!("invalid signal {s:?}"),
+    };
+    Ok(n)
+}
+
+impl Runtime {
+    /// `runsc do CMD...`: runs a command in a sandbox whose root is the
+    /// host's root, served read-only by a Gofer, with a private writable
+    /// `/tmp`, the caller's environment and working directory. Returns the
+    /// exit code (128+signal if killed).
+    pub fn do_command(&self, args: &[String]) -> anyhow::Result<i32> {
+        if args.is_empty() {
+            bail!("nothing to run: runsc do CMD [ARG...]");
+        }
+        let nonce =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let id = format!("runsc-do-{}-{nonce}", std::process::id());
+        let bundle = std::env::temp_dir().join(&id);
+        std::fs::create_dir_all(&bundle).with_context(|| format!("creating {}", bundle.display()))?;
+        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
+        let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": { "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": args, "env": env, "cwd": cwd },
+            "root": { "path": "/", "readonly": true },
+            "hostname": "runsc",
+            "mounts": [
+                { "destination": "/proc", "type": "proc", "source": "proc" },
+                { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"] },
+                { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"] }
+            ],
+            "linux": { "namespaces": [ { "type": "pid" }, { "type": "mount" }, { "type": "ipc" }, { "type": "uts" } ] }
+        });
+        let result = std::fs::write(bundle.join("config.json"), config.to_string())
+            .context("writing the bundle")
+            .and_then(|()| {
+                let rt = Runtime { state: StateDir::new(bundle.join("state")), ..self.clone() };
+                rt.run(&id, &bundle)
+            });
+        let _ = std::fs::remove_dir_all(&bundle);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_runc() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("sigusr1").unwrap(), 10);
+        for bad in ["0", "65", "-1", "SIGNOPE", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        assert_eq!(exit_code(42 << 8), 42);
+        assert_eq!(exit_code(libc::SIGKILL), 137);
+        assert_eq!(exit_code(0), 0);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+}

@@ -1,0 +1,106 @@
+//! The Sentry's control service: serves [`proto`] requests from `runsc`
+//! invocations and the shim on the listening socket it was handed, on
+//! behalf of a [`SandboxKernel`].
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use proto::{request, response, Request, Response};
+
+/// What the control service needs from the kernel running the containers.
+pub trait SandboxKernel: Send + Sync + 'static {
+    /// Starts container `id`'s init process; returns its sandbox pid.
+    fn start(&self, id: &str) -> Result<i32, String>;
+    /// Sends `signo` to a process (pid 0: the init) or all processes of
+    /// container `id`.
+    fn signal(&self, id: &str, pid: i32, signo: i32, all: bool) -> Result<(), String>;
+    /// Blocks until the process (pid 0: the init) exits; its wait status.
+    fn wait(&self, id: &str, pid: i32) -> Result<i32, String>;
+    /// Containers and their state.
+    fn state(&self) -> proto::SandboxState;
+    /// Processes of container `id`.
+    fn processes(&self, id: &str) -> Result<proto::ProcessList, String>;
+    /// Starts a new process in container `id` with the given stdio.
+    fn exec(&self, exec: proto::Exec, stdio: Vec<OwnedFd>) -> Result<i32, String>;
+    /// Memory, CPU and process counts.
+    fn stats(&self) -> proto::Stats;
+}
+
+/// Serves connections until the listener fails; one thread per connection,
+/// so a blocking Wait does not hold up other requests.
+pub fn serve(listener: UnixListener, kernel: Arc<dyn SandboxKernel>) {
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                let kernel = kernel.clone();
+                std::thread::spawn(move || serve_connection(stream, &*kernel));
+            }
+            Err(e) => {
+                tracing::warn!("control socket accept failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn serve_connection(stream: UnixStream, kernel: &dyn SandboxKernel) {
+    loop {
+        let (req, fds): (Request, _) = match proto::recv_message(&stream) {
+            Ok(m) => m,
+            Err(proto::WireError::Closed) => return,
+            Err(e) => {
+                tracing::warn!("control request: {e}");
+                let _ = proto::send_message(&stream, &error(e.to_string()), &[]);
+                return;
+            }
+        };
+        let resp = handle(kernel, req, fds);
+        if proto::send_message(&stream, &resp, &[]).is_err() {
+            return;
+        }
+    }
+}
+
+fn error(msg: String) -> Response {
+    Response { error: msg, kind: None }
+}
+
+fn reply(r: Result<Option<response::Kind>, String>) -> Response {
+    match r {
+        Ok(kind) => Response { error: String::new(), kind },
+        Err(e) => error(e),
+    }
+}
+
+fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Response {
+    use request::Kind as K;
+    use response::Kind as R;
+    match req.kind {
+        None => error("empty request".into()),
+        Some(K::Start(s)) => reply(kernel.start(&s.container_id).map(|pid| Some(R::Pid(pid)))),
+        Some(K::Signal(s)) => reply(kernel.signal(&s.container_id, s.pid, s.signo, s.all).map(|()| None)),
+        Some(K::Wait(w)) => {
+            reply(kernel.wait(&w.container_id, w.pid).map(|st| Some(R::Exited(proto::ExitStatus { wait_status: st }))))
+        }
+        Some(K::State(_)) => reply(Ok(Some(R::State(kernel.state())))),
+        Some(K::Processes(p)) => reply(kernel.processes(&p.container_id).map(|l| Some(R::Processes(l)))),
+        Some(K::Exec(e)) => reply(kernel.exec(e, fds).map(|pid| Some(R::Pid(pid)))),
+        Some(K::Stats(_)) => reply(Ok(Some(R::Stats(kernel.stats())))),
+        Some(K::Pause(_)) | Some(K::Resume(_)) => error("pause/resume is not supported yet".into()),
+    }
+}
+
+/// Client side: one request, one response.
+pub fn call(socket: &Path, req: Request, fds: &[std::os::fd::RawFd]) -> anyhow::Result<Response> {
+    use anyhow::Context as _;
+    let stream = UnixStream::connect(socket)
+        .with_context(|| format!("connecting to the sandbox at {} (is it running?)", socket.display()))?;
+    proto::send_message(&stream, &req, fds)?;
+    let (resp, _): (Response, _) = proto::recv_message(&stream)?;
+    if !resp.error.is_empty() {
+        anyhow::bail!("{}", resp.error);
+    }
+    Ok(resp)
+}
