@@ -1,0 +1,13 @@
+//! File system implementations.
+//!
+//! - [`tmpfs`]: in-memory files whose data lives in memory-file pages (so
+//!   they can be mapped and shared), used for the root until the 9P Gofer
+//!   client lands;
+//! - [`dev`]: `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`,
+//!   `/dev/urandom`;
+//! - [`host_fd`]: the container's stdio, host descriptors handed to the
+//!   Sentry (the only host files an application reaches).
+
+pub mod dev;
+pub mod host_fd;
+pub mod tmpfs;

@@ -1,0 +1,200 @@
+//! Loading an ELF executable into an [`MM`] and building the initial stack.
+//!
+//! Static executables (`ET_EXEC`) and static PIEs (`ET_DYN` without
+//! `PT_INTERP`) are supported. Segments are mapped privately from the file's
+//! pages (copy-on-write), the bss is anonymous memory. Executables with an
+//! interpreter return `ENOEXEC` for now; [`load`] is structured so that the
+//! interpreter is loaded by a second [`map_image`] call and `AT_BASE` set.
+
+pub mod elf;
+
+use std::sync::Arc;
+
+use platforms::{Perms, PAGE_SIZE};
+
+use crate::arch::{self, auxv::*};
+use crate::errno::Errno;
+use crate::mm::{page_down, page_up, Mappable, MmapOpts, VmaKind, MM};
+use elf::{ElfFile, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR};
+
+/// Where an image ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadedImage {
+    /// Entry point (after relocation).
+    pub entry: u64,
+    /// Address of the program headers in memory (`AT_PHDR`).
+    pub phdr: u64,
+    pub phnum: u64,
+    /// Load bias (0 for `ET_EXEC`).
+    pub bias: u64,
+    /// First page after the image: the start of the brk heap.
+    pub end: u64,
+}
+
+/// An executable file to load: its size, a reader and its pages.
+pub struct Executable<'a> {
+    pub size: u64,
+    pub read: elf::ReadAt<'a>,
+    pub mappable: Arc<dyn Mappable>,
+}
+
+/// Parses and maps an executable into `mm`.
+pub fn load(mm: &MM, exe: &Executable) -> Result<LoadedImage, Errno> {
+    let elf = elf::parse(exe.size, exe.read)?;
+    if let Some(interp) = &elf.interp {
+        tracing::info!(interp, "dynamically linked executables are not supported yet");
+        return Err(Errno::ENOEXEC);
+    }
+    let image = map_image(mm, &elf, exe)?;
+    mm.set_brk_start(image.end);
+    Ok(image)
+}
+
+fn perms_of(flags: u32) -> Perms {
+    Perms { read: flags & PF_R != 0, write: flags & PF_W != 0, execute: flags & PF_X != 0 }
+}
+
+/// Maps the `PT_LOAD` segments of `elf`.
+pub fn map_image(mm: &MM, elf: &ElfFile, exe: &Executable) -> Result<LoadedImage, Errno> {
+    let loads: Vec<_> = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
+    let lo = loads.iter().map(|p| page_down(p.vaddr)).min().ok_or(Errno::ENOEXEC)?;
+    let hi = loads.iter().map(|p| p.vaddr + p.memsz).max().ok_or(Errno::ENOEXEC)?;
+    let hi = page_up(hi).ok_or(Errno::ENOEXEC)?;
+    let bias = if elf.e_type == elf::ET_DYN {
+        let align = loads.iter().map(|p| p.align).max().unwrap_or(PAGE_SIZE).clamp(PAGE_SIZE, 1 << 30);
+        let align = if align.is_power_of_two() { align } else { PAGE_SIZE };
+        (arch::ELF_ET_DYN_BASE.div_ceil(align) * align).checked_sub(lo).ok_or(Errno::ENOEXEC)?
+    } else {
+        0
+    };
+    let (lo_b, hi_b) = (lo.checked_add(bias).ok_or(Errno::ENOEXEC)?, hi.checked_add(bias).ok_or(Errno::ENOEXEC)?);
+    if lo_b < mm.min_addr() || hi_b > mm.max_addr() {
+        return Err(Errno::ENOEXEC);
+    }
+    for p in &loads {
+        let perms = perms_of(p.flags);
+        let start = page_down(bias + p.vaddr);
+        let file_end = bias + p.vaddr + p.filesz;
+        let mem_end = page_up(bias + p.vaddr + p.memsz).ok_or(Errno::ENOEXEC)?;
+        let mut anon_start = start;
+        if p.filesz > 0 {
+            let len = page_up(file_end).ok_or(Errno::ENOEXEC)? - start;
+            mm.mmap(MmapOpts {
+                addr: start,
+                fixed: true,
+                backing: Some(exe.mappable.clone()),
+                offset: page_down(p.offset),
+                ..MmapOpts::anon(len, perms)
+            })?;
+            anon_start = start + len;
+            // The rest of the last file page belongs to the bss.
+            if p.memsz > p.filesz && file_end % PAGE_SIZE != 0 {
+                let n = (PAGE_SIZE - file_end % PAGE_SIZE) as usize;
+                mm.zero_force(file_end, n)?;
+            }
+        }
+        if mem_end > anon_start {
+            mm.mmap(MmapOpts { addr: anon_start, fixed: true, ..MmapOpts::anon(mem_end - anon_start, perms) })?;
+        }
+    }
+    let phdr = match elf.phdrs.iter().find(|p| p.p_type == PT_PHDR) {
+        Some(p) => bias + p.vaddr,
+        None => loads
+            .iter()
+            .find(|p| p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz)
+            .map(|p| bias + p.vaddr + (elf.phoff - p.offset))
+            .unwrap_or(0),
+    };
+    Ok(LoadedImage { entry: elf.entry.wrapping_add(bias), phdr, phnum: elf.phnum as u64, bias, end: hi_b })
+}
+
+/// What goes on the initial stack.
+pub struct StackSpec<'a> {
+    pub argv: &'a [String],
+    pub envp: &'a [String],
+    /// `AT_EXECFN`: the path the program was executed as.
+    pub execfn: &'a str,
+    pub image: &'a LoadedImage,
+    /// `AT_BASE`: the interpreter's load address (0 without one).
+    pub interp_base: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// `AT_RANDOM` bytes.
+    pub random: [u8; 16],
+}
+
+/// Most bytes of arguments and environment (Linux: a quarter of the stack
+/// limit).
+pub const MAX_ARG_BYTES: usize = (arch::DEFAULT_STACK_SIZE / 4) as usize;
+
+/// Maps the main thread's stack below the top of the user range, fills it
+/// as the x86-64 ABI requires and returns the initial `rsp` (16-byte
+/// aligned, pointing at `argc`).
+pub fn setup_stack(mm: &MM, spec: &StackSpec) -> Result<u64, Errno> {
+    let top = page_down(mm.max_addr() - arch::STACK_TOP_GAP);
+    let bottom = top - arch::DEFAULT_STACK_SIZE;
+    mm.mmap(MmapOpts { addr: bottom, fixed: true, kind: VmaKind::Stack, ..MmapOpts::anon(top - bottom, Perms::RW) })?;
+    mm.set_mmap_top(bottom - arch::MMAP_STACK_GAP);
+
+    // Strings, from the top down: execfn, envp, argv, platform, random.
+    let mut area: Vec<u8> = Vec::new();
+    let mut offsets = Vec::new(); // offset of each string from the top, downwards
+    let push = |area: &mut Vec<u8>, s: &[u8]| -> usize {
+        // `area` is built reversed: prepend by pushing reversed bytes.
+        area.push(0);
+        area.extend(s.iter().rev());
+        area.len()
+    };
+    // Leave 8 bytes of zero at the very top, as Linux does.
+    area.extend_from_slice(&[0u8; 8]);
+    let execfn_off = push(&mut area, spec.execfn.as_bytes());
+    for s in spec.envp.iter().chain(spec.argv.iter()) {
+        offsets.push(push(&mut area, s.as_bytes()));
+    }
+    let platform_off = push(&mut area, b"x86_64");
+    area.extend(spec.random.iter().rev());
+    let random_off = area.len();
+    if area.len() > MAX_ARG_BYTES {
+        return Err(Errno::E2BIG);
+    }
+    let addr_of = |off: usize| top - off as u64;
+    let (env_offs, arg_offs) = offsets.split_at(spec.envp.len());
+
+    let auxv: Vec<(u64, u64)> = vec![
+        (AT_HWCAP, arch::hwcap()),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, arch::CLOCK_TICKS),
+        (AT_PHDR, spec.image.phdr),
+        (AT_PHENT, 56),
+        (AT_PHNUM, spec.image.phnum),
+        (AT_BASE, spec.interp_base),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, spec.image.entry),
+        (AT_UID, spec.uid as u64),
+        (AT_EUID, spec.uid as u64),
+        (AT_GID, spec.gid as u64),
+        (AT_EGID, spec.gid as u64),
+        (AT_SECURE, 0),
+        (AT_RANDOM, addr_of(random_off)),
+        (AT_HWCAP2, 0),
+        (AT_EXECFN, addr_of(execfn_off)),
+        (AT_PLATFORM, addr_of(platform_off)),
+        (AT_NULL, 0),
+    ];
+    let mut words: Vec<u64> = vec![spec.argv.len() as u64];
+    words.extend(arg_offs.iter().map(|&o| addr_of(o)));
+    words.push(0);
+    words.extend(env_offs.iter().map(|&o| addr_of(o)));
+    words.push(0);
+    for (k, v) in auxv {
+        words.push(k);
+        words.push(v);
+    }
+    let strings_bottom = top - area.len() as u64;
+    let sp = (strings_bottom - 8 * words.len() as u64) & !(arch::STACK_ALIGN - 1);
+    area.reverse();
+    mm.copy_out(strings_bottom, &area)?;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    mm.copy_out(sp, &bytes)?;
+    Ok(sp)
+}

@@ -1,0 +1,453 @@
+//! Path-based operations: open, stat, access, readlink, cwd, directory and
+//! link manipulation, truncate, umask.
+
+use std::sync::Arc;
+
+use super::{Args, Handler, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
+use crate::errno::{Errno, SysResult};
+use crate::kernel::Task;
+use crate::mm::lock;
+use crate::vfs::path::{walk_parent, PATH_MAX};
+use crate::vfs::{flags, Creds, Dentry, File, FileType, Inode, LookupFlags, Stat};
+
+pub(super) const HANDLERS: &[(i64, Handler)] = &[
+    (libc::SYS_open, sys_open),
+    (libc::SYS_openat, sys_openat),
+    (libc::SYS_creat, sys_creat),
+    (libc::SYS_stat, sys_stat),
+    (libc::SYS_lstat, sys_lstat),
+    (libc::SYS_fstat, sys_fstat),
+    (libc::SYS_newfstatat, sys_newfstatat),
+    (libc::SYS_statx, sys_statx),
+    (libc::SYS_access, sys_access),
+    (libc::SYS_faccessat, sys_faccessat),
+    (libc::SYS_faccessat2, sys_faccessat2),
+    (libc::SYS_readlink, sys_readlink),
+    (libc::SYS_readlinkat, sys_readlinkat),
+    (libc::SYS_getcwd, sys_getcwd),
+    (libc::SYS_chdir, sys_chdir),
+    (libc::SYS_fchdir, sys_fchdir),
+    (libc::SYS_mkdir, sys_mkdir),
+    (libc::SYS_mkdirat, sys_mkdirat),
+    (libc::SYS_rmdir, sys_rmdir),
+    (libc::SYS_unlink, sys_unlink),
+    (libc::SYS_unlinkat, sys_unlinkat),
+    (libc::SYS_symlink, sys_symlink),
+    (libc::SYS_symlinkat, sys_symlinkat),
+    (libc::SYS_rename, sys_rename),
+    (libc::SYS_renameat, sys_renameat),
+    (libc::SYS_renameat2, sys_renameat2),
+    (libc::SYS_truncate, sys_truncate),
+    (libc::SYS_ftruncate, sys_ftruncate),
+    (libc::SYS_umask, sys_umask),
+    (libc::SYS_chmod, sys_chmod),
+    (libc::SYS_fchmod, sys_fchmod),
+    (libc::SYS_fchmodat, sys_fchmodat),
+    (libc::SYS_fsync, sys_fsync),
+    (libc::SYS_fdatasync, sys_fsync),
+];
+
+fn creds(t: &Task) -> Creds {
+    Creds { uid: t.creds.euid, gid: t.creds.egid }
+}
+
+/// `openat` proper.
+fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult {
+    if oflags & flags::O_TMPFILE == flags::O_TMPFILE {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let follow = oflags & flags::O_NOFOLLOW == 0;
+    let dentry = if oflags & flags::O_CREAT != 0 {
+        let start = t.start_dir(dirfd, path)?;
+        let root = lock(&t.fs).root.clone();
+        let umask = lock(&t.fs).umask;
+        let (parent, name, trailing) = walk_parent(&root, &start, path)?;
+        let name = name.ok_or(Errno::EISDIR)?;
+        if trailing {
+            return Err(Errno::EISDIR);
+        }
+        match parent.inode().lookup(&name) {
+            Ok(existing) => {
+                if oflags & flags::O_EXCL != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                if existing.file_type() == FileType::Symlink {
+                    if !follow {
+                        return Err(Errno::ELOOP);
+                    }
+                    t.lookup_at(dirfd, path, LookupFlags::FOLLOW, false)?
+                } else {
+                    Dentry::child(&parent, &name, existing)
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let inode = parent.inode().create(&name, FileType::Regular, mode & !umask & 0o7777, creds(t))?;
+                Dentry::child(&parent, &name, inode)
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        let directory = oflags & flags::O_DIRECTORY != 0;
+        let d = t.lookup_at(dirfd, path, LookupFlags { follow, directory }, false)?;
+        if !follow && d.inode().file_type() == FileType::Symlink && oflags & flags::O_PATH == 0 {
+            return Err(Errno::ELOOP);
+        }
+        d
+    };
+    let ft = dentry.inode().file_type();
+    if ft == FileType::Directory && oflags & flags::O_ACCMODE != flags::O_RDONLY {
+        return Err(Errno::EISDIR);
+    }
+    if oflags & flags::O_DIRECTORY != 0 && ft != FileType::Directory {
+        return Err(Errno::ENOTDIR);
+    }
+    let file = Arc::new(File::open(dentry, oflags)?);
+    let limit = lock(&t.tg.rlimits)[libc::RLIMIT_NOFILE as usize].0;
+    Ok(lock(&t.fds).insert(file, oflags & flags::O_CLOEXEC != 0, 0, limit)? as u64)
+}
+
+fn sys_open(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    openat(t, AT_FDCWD, &p, a.u32(1), a.u32(2))
+}
+
+fn sys_openat(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(1))?;
+    openat(t, a.i32(0), &p, a.u32(2), a.u32(3))
+}
+
+fn sys_creat(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    openat(t, AT_FDCWD, &p, flags::O_CREAT | flags::O_WRONLY | flags::O_TRUNC, a.u32(1))
+}
+
+/// The inode `(dirfd, path, at_flags)` names, for the stat family.
+fn stat_target(t: &Task, dirfd: i32, path: &str, at_flags: i32) -> Result<Arc<dyn Inode>, Errno> {
+    if path.is_empty() && at_flags & AT_EMPTY_PATH != 0 && dirfd != AT_FDCWD {
+        return Ok(t.file(dirfd)?.inode().clone());
+    }
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    Ok(t.lookup_at(dirfd, path, LookupFlags { follow, directory: false }, at_flags & AT_EMPTY_PATH != 0)?
+        .inode()
+        .clone())
+}
+
+fn put_stat(t: &Task, addr: u64, st: &Stat) -> SysResult {
+    t.mm.copy_out(addr, &st.to_linux())?;
+    Ok(0)
+}
+
+fn sys_stat(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    let st = stat_target(t, AT_FDCWD, &p, 0)?.stat();
+    put_stat(t, a.u64(1), &st)
+}
+
+fn sys_lstat(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    let st = stat_target(t, AT_FDCWD, &p, AT_SYMLINK_NOFOLLOW)?.stat();
+    put_stat(t, a.u64(1), &st)
+}
+
+fn sys_fstat(t: &mut Task, a: &Args) -> SysResult {
+    let st = t.file(a.i32(0))?.inode().stat();
+    put_stat(t, a.u64(1), &st)
+}
+
+fn sys_newfstatat(t: &mut Task, a: &Args) -> SysResult {
+    let fl = a.i32(3);
+    if fl & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = t.copy_in_path(a.u64(1))?;
+    let st = stat_target(t, a.i32(0), &p, fl)?.stat();
+    put_stat(t, a.u64(2), &st)
+}
+
+fn sys_statx(t: &mut Task, a: &Args) -> SysResult {
+    let fl = a.i32(2);
+    // AT_STATX_SYNC_TYPE bits (0x6000) and AT_NO_AUTOMOUNT (0x800) are fine.
+    if fl & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) != 0 || fl & 0x6000 == 0x6000 {
+        return Err(Errno::EINVAL);
+    }
+    let p = t.copy_in_path(a.u64(1))?;
+    let st = stat_target(t, a.i32(0), &p, fl)?.stat();
+    t.mm.copy_out(a.u64(4), &st.to_statx())?;
+    Ok(0)
+}
+
+/// `access` checks against the real ids, with the usual permission bits.
+fn check_access(t: &Task, inode: &Arc<dyn Inode>, mode: u32) -> SysResult {
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode == 0 {
+        return Ok(0);
+    }
+    let st = inode.stat();
+    let uid = t.creds.uid;
+    if uid == 0 {
+        // Root may do anything, except execute a file no one may execute.
+        if mode & 1 != 0 && st.mode & 0o111 == 0 && inode.file_type() != FileType::Directory {
+            return Err(Errno::EACCES);
+        }
+        return Ok(0);
+    }
+    let bits = if st.uid == uid {
+        (st.mode >> 6) & 7
+    } else if st.gid == t.creds.gid || t.creds.groups.contains(&st.gid) {
+        (st.mode >> 3) & 7
+    } else {
+        st.mode & 7
+    };
+    if bits & mode == mode {
+        Ok(0)
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
+fn faccessat(t: &Task, dirfd: i32, path_addr: u64, mode: u32, fl: i32) -> SysResult {
+    let p = t.copy_in_path(path_addr)?;
+    let follow = fl & AT_SYMLINK_NOFOLLOW == 0;
+    let d = t.lookup_at(dirfd, &p, LookupFlags { follow, directory: false }, fl & AT_EMPTY_PATH != 0)?;
+    check_access(t, d.inode(), mode)
+}
+
+fn sys_access(t: &mut Task, a: &Args) -> SysResult {
+    faccessat(t, AT_FDCWD, a.u64(0), a.u32(1), 0)
+}
+
+fn sys_faccessat(t: &mut Task, a: &Args) -> SysResult {
+    faccessat(t, a.i32(0), a.u64(1), a.u32(2), 0)
+}
+
+fn sys_faccessat2(t: &mut Task, a: &Args) -> SysResult {
+    let fl = a.i32(3);
+    // AT_EACCESS (0x200) checks effective ids; ours are equal to the real.
+    if fl & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x200) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    faccessat(t, a.i32(0), a.u64(1), a.u32(2), fl)
+}
+
+fn readlinkat(t: &Task, dirfd: i32, path_addr: u64, buf: u64, size: i32) -> SysResult {
+    if size <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = t.copy_in_path(path_addr)?;
+    let d = t.lookup_at(dirfd, &p, LookupFlags::NOFOLLOW, true)?;
+    let target = d.inode().readlink()?;
+    let n = target.len().min(size as usize);
+    t.mm.copy_out(buf, &target.as_bytes()[..n])?;
+    Ok(n as u64)
+}
+
+fn sys_readlink(t: &mut Task, a: &Args) -> SysResult {
+    readlinkat(t, AT_FDCWD, a.u64(0), a.u64(1), a.i32(2))
+}
+
+fn sys_readlinkat(t: &mut Task, a: &Args) -> SysResult {
+    readlinkat(t, a.i32(0), a.u64(1), a.u64(2), a.i32(3))
+}
+
+fn sys_getcwd(t: &mut Task, a: &Args) -> SysResult {
+    let mut path = lock(&t.fs).cwd.path().into_bytes();
+    path.push(0);
+    if path.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    if (a.u64(1) as usize) < path.len() {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(a.u64(0), &path)?;
+    Ok(path.len() as u64)
+}
+
+fn set_cwd(t: &Task, d: Arc<Dentry>) -> SysResult {
+    if d.inode().file_type() != FileType::Directory {
+        return Err(Errno::ENOTDIR);
+    }
+    check_access(t, d.inode(), 1)?;
+    lock(&t.fs).cwd = d;
+    Ok(0)
+}
+
+fn sys_chdir(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    let d = t.lookup_at(AT_FDCWD, &p, LookupFlags { follow: true, directory: true }, false)?;
+    set_cwd(t, d)
+}
+
+fn sys_fchdir(t: &mut Task, a: &Args) -> SysResult {
+    let d = t.file(a.i32(0))?.dentry().cloned().ok_or(Errno::ENOTDIR)?;
+    set_cwd(t, d)
+}
+
+/// Resolves the parent of `path` for a name operation.
+fn parent_of(t: &Task, dirfd: i32, path: &str) -> Result<(Arc<Dentry>, Option<String>, bool), Errno> {
+    let start = t.start_dir(dirfd, path)?;
+    let root = lock(&t.fs).root.clone();
+    walk_parent(&root, &start, path)
+}
+
+fn mkdirat(t: &Task, dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
+    let p = t.copy_in_path(path_addr)?;
+    let (parent, name, _) = parent_of(t, dirfd, &p)?;
+    let name = name.ok_or(Errno::EEXIST)?;
+    let umask = lock(&t.fs).umask;
+    parent.inode().create(&name, FileType::Directory, mode & !umask & 0o7777, creds(t))?;
+    Ok(0)
+}
+
+fn sys_mkdir(t: &mut Task, a: &Args) -> SysResult {
+    mkdirat(t, AT_FDCWD, a.u64(0), a.u32(1))
+}
+
+fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
+    mkdirat(t, a.i32(0), a.u64(1), a.u32(2))
+}
+
+fn unlinkat(t: &Task, dirfd: i32, path_addr: u64, fl: i32) -> SysResult {
+    if fl & !AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = t.copy_in_path(path_addr)?;
+    let (parent, name, trailing) = parent_of(t, dirfd, &p)?;
+    let dir = fl & AT_REMOVEDIR != 0;
+    let Some(name) = name else {
+        return Err(if dir { Errno::EBUSY } else { Errno::EISDIR });
+    };
+    if trailing && !dir {
+        let child = parent.inode().lookup(&name)?;
+        return Err(if child.file_type() == FileType::Directory { Errno::EISDIR } else { Errno::ENOTDIR });
+    }
+    parent.inode().unlink(&name, dir)?;
+    Ok(0)
+}
+
+fn sys_unlink(t: &mut Task, a: &Args) -> SysResult {
+    unlinkat(t, AT_FDCWD, a.u64(0), 0)
+}
+
+fn sys_rmdir(t: &mut Task, a: &Args) -> SysResult {
+    unlinkat(t, AT_FDCWD, a.u64(0), AT_REMOVEDIR)
+}
+
+fn sys_unlinkat(t: &mut Task, a: &Args) -> SysResult {
+    unlinkat(t, a.i32(0), a.u64(1), a.i32(2))
+}
+
+fn symlinkat(t: &Task, target_addr: u64, dirfd: i32, path_addr: u64) -> SysResult {
+    let target = t.copy_in_path(target_addr)?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let p = t.copy_in_path(path_addr)?;
+    let (parent, name, _) = parent_of(t, dirfd, &p)?;
+    parent.inode().symlink(&name.ok_or(Errno::EEXIST)?, &target, creds(t))?;
+    Ok(0)
+}
+
+fn sys_symlink(t: &mut Task, a: &Args) -> SysResult {
+    symlinkat(t, a.u64(0), AT_FDCWD, a.u64(1))
+}
+
+fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
+    symlinkat(t, a.u64(0), a.i32(1), a.u64(2))
+}
+
+fn renameat(t: &Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64, fl: u32) -> SysResult {
+    if fl != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = t.copy_in_path(old_addr)?;
+    let new = t.copy_in_path(new_addr)?;
+    let (op, oname, _) = parent_of(t, olddir, &old)?;
+    let (np, nname, _) = parent_of(t, newdir, &new)?;
+    let (oname, nname) = (oname.ok_or(Errno::EBUSY)?, nname.ok_or(Errno::EBUSY)?);
+    // Moving a directory into itself.
+    let moved = op.inode().lookup(&oname)?;
+    let mut cur = Some(np.clone());
+    while let Some(d) = cur {
+        if Arc::ptr_eq(d.inode(), &moved) {
+            return Err(Errno::EINVAL);
+        }
+        cur = d.parent().cloned();
+    }
+    op.inode().rename(&oname, np.inode(), &nname)?;
+    Ok(0)
+}
+
+fn sys_rename(t: &mut Task, a: &Args) -> SysResult {
+    renameat(t, AT_FDCWD, a.u64(0), AT_FDCWD, a.u64(1), 0)
+}
+
+fn sys_renameat(t: &mut Task, a: &Args) -> SysResult {
+    renameat(t, a.i32(0), a.u64(1), a.i32(2), a.u64(3), 0)
+}
+
+fn sys_renameat2(t: &mut Task, a: &Args) -> SysResult {
+    renameat(t, a.i32(0), a.u64(1), a.i32(2), a.u64(3), a.u32(4))
+}
+
+fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    let len = a.i64(1);
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let d = t.lookup_at(AT_FDCWD, &p, LookupFlags::FOLLOW, false)?;
+    check_access(t, d.inode(), 2)?;
+    d.inode().truncate(len as u64)?;
+    Ok(0)
+}
+
+fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
+    let f = t.file(a.i32(0))?;
+    let len = a.i64(1);
+    if len < 0 || !f.writable() {
+        return Err(Errno::EINVAL);
+    }
+    f.inode().truncate(len as u64)?;
+    Ok(0)
+}
+
+fn sys_umask(t: &mut Task, a: &Args) -> SysResult {
+    let mut fs = lock(&t.fs);
+    let old = fs.umask;
+    fs.umask = a.u32(0) & 0o777;
+    Ok(old as u64)
+}
+
+fn chmod_inode(t: &Task, inode: &Arc<dyn Inode>, mode: u32) -> SysResult {
+    if t.creds.euid != 0 && inode.stat().uid != t.creds.euid {
+        return Err(Errno::EPERM);
+    }
+    inode.set_mode(mode)?;
+    Ok(0)
+}
+
+fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(0))?;
+    let d = t.lookup_at(AT_FDCWD, &p, LookupFlags::FOLLOW, false)?;
+    chmod_inode(t, d.inode(), a.u32(1))
+}
+
+fn sys_fchmod(t: &mut Task, a: &Args) -> SysResult {
+    let f = t.file(a.i32(0))?;
+    chmod_inode(t, f.inode(), a.u32(1))
+}
+
+fn sys_fchmodat(t: &mut Task, a: &Args) -> SysResult {
+    let p = t.copy_in_path(a.u64(1))?;
+    let d = t.lookup_at(a.i32(0), &p, LookupFlags::FOLLOW, false)?;
+    chmod_inode(t, d.inode(), a.u32(2))
+}
+
+/// tmpfs and devices have nothing to flush; host fds are flushed by the
+/// host. The descriptor must exist.
+fn sys_fsync(t: &mut Task, a: &Args) -> SysResult {
+    t.file(a.i32(0))?;
+    Ok(0)
+}

@@ -1,0 +1,288 @@
+//! Process and thread identity, exit, limits, arch_prctl, scheduling.
+
+use super::{Args, Handler};
+use crate::arch;
+use crate::errno::{Errno, SysResult};
+use crate::kernel::thread_group::{RLIM_INFINITY, RLIM_NLIMITS};
+use crate::kernel::{ExitStatus, Task};
+use crate::mm::lock;
+
+pub(super) const HANDLERS: &[(i64, Handler)] = &[
+    (libc::SYS_exit, sys_exit),
+    (libc::SYS_exit_group, sys_exit_group),
+    (libc::SYS_getpid, sys_getpid),
+    (libc::SYS_getppid, sys_getppid),
+    (libc::SYS_gettid, sys_gettid),
+    (libc::SYS_getuid, sys_getuid),
+    (libc::SYS_geteuid, sys_geteuid),
+    (libc::SYS_getgid, sys_getgid),
+    (libc::SYS_getegid, sys_getegid),
+    (libc::SYS_getresuid, sys_getresuid),
+    (libc::SYS_getresgid, sys_getresgid),
+    (libc::SYS_getgroups, sys_getgroups),
+    (libc::SYS_getpgrp, sys_getpgrp),
+    (libc::SYS_getpgid, sys_getpgid),
+    (libc::SYS_getsid, sys_getpgid),
+    (libc::SYS_set_tid_address, sys_set_tid_address),
+    (libc::SYS_set_robust_list, sys_set_robust_list),
+    (libc::SYS_get_robust_list, sys_get_robust_list),
+    (libc::SYS_arch_prctl, sys_arch_prctl),
+    (libc::SYS_prlimit64, sys_prlimit64),
+    (libc::SYS_getrlimit, sys_getrlimit),
+    (libc::SYS_setrlimit, sys_setrlimit),
+    (libc::SYS_sched_getaffinity, sys_sched_getaffinity),
+    (libc::SYS_sched_yield, sys_sched_yield),
+    (libc::SYS_prctl, sys_prctl),
+];
+
+fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
+    match a.i32(0) {
+        libc::PR_SET_NAME => {
+            let mut b = t.mm.read_bytes::<16>(a.u64(1)).or_else(|_| {
+                // The name may end near the end of a mapping: read bytewise.
+                t.mm.copy_in_string(a.u64(1), 4096).map(|s| {
+                    let mut b = [0u8; 16];
+                    let n = s.len().min(15);
+                    b[..n].copy_from_slice(&s[..n]);
+                    b
+                })
+            })?;
+            b[15] = 0;
+            let n = b.iter().position(|&c| c == 0).unwrap_or(15);
+            t.comm = b[..n].to_vec();
+            Ok(0)
+        }
+        libc::PR_GET_NAME => {
+            let mut b = [0u8; 16];
+            b[..t.comm.len()].copy_from_slice(&t.comm);
+            t.mm.copy_out(a.u64(1), &b)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sys_exit(t: &mut Task, a: &Args) -> SysResult {
+    let code = a.i32(0) & 0xff;
+    if t.clear_child_tid != 0 {
+        // Best effort, as Linux: the futex wake comes with futexes.
+        let _ = t.mm.write_u32(t.clear_child_tid, 0);
+    }
+    if t.tg.task_count() <= 1 {
+        t.tg.terminate(ExitStatus::Exited(code));
+    }
+    t.exit_code = Some(code);
+    Ok(0)
+}
+
+fn sys_exit_group(t: &mut Task, a: &Args) -> SysResult {
+    t.tg.terminate(ExitStatus::Exited(a.i32(0) & 0xff));
+    Ok(0)
+}
+
+fn sys_getpid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.tg.tgid as u64)
+}
+
+fn sys_getppid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.tg.ppid as u64)
+}
+
+fn sys_gettid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.tid as u64)
+}
+
+fn sys_getuid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.creds.uid as u64)
+}
+
+fn sys_geteuid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.creds.euid as u64)
+}
+
+fn sys_getgid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.creds.gid as u64)
+}
+
+fn sys_getegid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.creds.egid as u64)
+}
+
+fn put_three(t: &Task, a: &Args, v: [u32; 3]) -> SysResult {
+    for (i, x) in v.iter().enumerate() {
+        t.mm.write_u32(a.u64(i), *x)?;
+    }
+    Ok(0)
+}
+
+fn sys_getresuid(t: &mut Task, a: &Args) -> SysResult {
+    put_three(t, a, [t.creds.uid, t.creds.euid, t.creds.suid])
+}
+
+fn sys_getresgid(t: &mut Task, a: &Args) -> SysResult {
+    put_three(t, a, [t.creds.gid, t.creds.egid, t.creds.sgid])
+}
+
+fn sys_getgroups(t: &mut Task, a: &Args) -> SysResult {
+    let size = a.i32(0);
+    let groups = &t.creds.groups;
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(groups.len() as u64);
+    }
+    if (size as usize) < groups.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    t.mm.copy_out(a.u64(1), &bytes)?;
+    Ok(groups.len() as u64)
+}
+
+/// The container's init leads its own session and process group.
+fn sys_getpgrp(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(t.tg.tgid as u64)
+}
+
+fn sys_getpgid(t: &mut Task, a: &Args) -> SysResult {
+    let pid = a.i32(0);
+    if pid != 0 && pid != t.tg.tgid {
+        return Err(Errno::ESRCH);
+    }
+    Ok(t.tg.tgid as u64)
+}
+
+fn sys_set_tid_address(t: &mut Task, a: &Args) -> SysResult {
+    t.clear_child_tid = a.u64(0);
+    Ok(t.tid as u64)
+}
+
+/// `sizeof(struct robust_list_head)`.
+const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+fn sys_set_robust_list(t: &mut Task, a: &Args) -> SysResult {
+    if a.u64(1) != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (a.u64(0), a.u64(1));
+    Ok(0)
+}
+
+fn sys_get_robust_list(t: &mut Task, a: &Args) -> SysResult {
+    if a.i32(0) != 0 && a.i32(0) != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    t.mm.write_u64(a.u64(1), t.robust_list.0)?;
+    t.mm.write_u64(a.u64(2), t.robust_list.1)?;
+    Ok(0)
+}
+
+fn sys_arch_prctl(t: &mut Task, a: &Args) -> SysResult {
+    match a.u64(0) {
+        arch::ARCH_SET_FS => {
+            if !arch::is_valid_segment_base(a.u64(1)) {
+                return Err(Errno::EPERM);
+            }
+            t.cpu.regs.fs_base = a.u64(1);
+            Ok(0)
+        }
+        arch::ARCH_SET_GS => {
+            if !arch::is_valid_segment_base(a.u64(1)) {
+                return Err(Errno::EPERM);
+            }
+            t.cpu.regs.gs_base = a.u64(1);
+            Ok(0)
+        }
+        arch::ARCH_GET_FS => {
+            t.mm.write_u64(a.u64(1), t.cpu.regs.fs_base)?;
+            Ok(0)
+        }
+        arch::ARCH_GET_GS => {
+            t.mm.write_u64(a.u64(1), t.cpu.regs.gs_base)?;
+            Ok(0)
+        }
+        // CPUID faulting is not offered.
+        arch::ARCH_GET_CPUID | arch::ARCH_SET_CPUID => Err(Errno::ENODEV),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn prlimit(t: &Task, resource: u32, new: Option<(u64, u64)>, old_addr: u64) -> SysResult {
+    let r = resource as usize;
+    if r >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL);
+    }
+    if let Some((soft, hard)) = new {
+        if soft > hard {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let mut limits = lock(&t.tg.rlimits);
+    let old = limits[r];
+    if let Some((soft, hard)) = new {
+        if hard > old.1 && t.creds.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        if r == libc::RLIMIT_NOFILE as usize && hard != RLIM_INFINITY && hard > crate::kernel::fd_table::DEFAULT_NOFILE
+        {
+            return Err(Errno::EPERM);
+        }
+        limits[r] = (soft, hard);
+    }
+    drop(limits);
+    if old_addr != 0 {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&old.0.to_le_bytes());
+        b[8..].copy_from_slice(&old.1.to_le_bytes());
+        t.mm.copy_out(old_addr, &b)?;
+    }
+    Ok(0)
+}
+
+fn read_rlimit(t: &Task, addr: u64) -> Result<(u64, u64), Errno> {
+    Ok((t.mm.read_u64(addr)?, t.mm.read_u64(addr + 8)?))
+}
+
+fn sys_prlimit64(t: &mut Task, a: &Args) -> SysResult {
+    let pid = a.i32(0);
+    if pid != 0 && pid != t.tg.tgid {
+        return Err(Errno::ESRCH);
+    }
+    let new = if a.u64(2) != 0 { Some(read_rlimit(t, a.u64(2))?) } else { None };
+    prlimit(t, a.u32(1), new, a.u64(3))
+}
+
+fn sys_getrlimit(t: &mut Task, a: &Args) -> SysResult {
+    prlimit(t, a.u32(0), None, a.u64(1))
+}
+
+fn sys_setrlimit(t: &mut Task, a: &Args) -> SysResult {
+    let new = read_rlimit(t, a.u64(1))?;
+    prlimit(t, a.u32(0), Some(new), 0)
+}
+
+/// The CPUs the sandbox runs on: those the Sentry may use.
+fn sys_sched_getaffinity(t: &mut Task, a: &Args) -> SysResult {
+    let pid = a.i32(0);
+    if pid != 0 && pid != t.tid && pid != t.tg.tgid {
+        return Err(Errno::ESRCH);
+    }
+    let size = a.u64(1) as usize;
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let need = ncpu.div_ceil(64) * 8;
+    if size < need || size % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut mask = vec![0u8; need];
+    for cpu in 0..ncpu {
+        mask[cpu / 8] |= 1 << (cpu % 8);
+    }
+    t.mm.copy_out(a.u64(2), &mask)?;
+    Ok(need as u64)
+}
+
+fn sys_sched_yield(_t: &mut Task, _a: &Args) -> SysResult {
+    std::thread::yield_now();
+    Ok(0)
+}

@@ -1,0 +1,5 @@
+#include <stdio.h>
+int main(void) {
+    printf("hello, world\n");
+    return 0;
+}
