@@ -1,13 +1,14 @@
 //! File system implementations.
 //!
 //! - [`tmpfs`]: in-memory files whose data lives in memory-file pages (so
-//!   they can be mapped and shared), used for the root until the 9P Gofer
-//!   client lands;
+//!   they can be mapped and shared), used for `/tmp`, `/dev` and tests;
 //! - [`dev`]: `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`,
 //!   `/dev/urandom`;
+//! - [`gofer`]: the container's files, served by its Gofer over 9P;
 //! - [`host_fd`]: the container's stdio, host descriptors handed to the
 //!   Sentry (the only host files an application reaches).
 
 pub mod dev;
+pub mod gofer;
 pub mod host_fd;
 pub mod tmpfs;

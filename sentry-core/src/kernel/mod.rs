@@ -90,19 +90,21 @@ pub struct KernelConfig {
     pub domainname: String,
     /// Log every system call (strace-style) through `tracing`.
     pub strace: bool,
+    /// Root file system (for example the container's Gofer); `None`: an
+    /// empty tmpfs.
+    pub root: Option<Arc<dyn Inode>>,
 }
 
 impl KernelConfig {
     /// Defaults for `platform`: hostname `localhost`, no strace.
     pub fn new(platform: Arc<dyn Platform>) -> KernelConfig {
-        KernelConfig { platform, hostname: "localhost".into(), domainname: "(none)".into(), strace: false }
+        KernelConfig { platform, hostname: "localhost".into(), domainname: "(none)".into(), strace: false, root: None }
     }
 }
 
 pub(crate) struct KernelInner {
     pub platform: Arc<dyn Platform>,
     pub mf: Arc<MemoryFile>,
-    pub root: Arc<TmpfsInode>,
     pub root_dentry: Arc<Dentry>,
     pub hostname: String,
     pub domainname: String,
@@ -223,16 +225,24 @@ impl RootFs<'_> {
 }
 
 impl Kernel {
-    /// Creates a kernel with an empty tmpfs root holding `/dev`.
+    /// Creates a kernel whose root is `config.root` (or an empty tmpfs),
+    /// with a device tmpfs mounted on `/dev`.
     pub fn new(config: KernelConfig) -> Result<Kernel, SentryError> {
         let mf = config.platform.memory_file().clone();
-        let root = Tmpfs::new_root(mf.clone(), crate::vfs::stat::makedev(0, 1));
-        let root_dentry = Dentry::root(root.clone());
+        let root: Arc<dyn Inode> = match config.root {
+            Some(r) => r,
+            None => {
+                let t = Tmpfs::new_root(mf.clone(), crate::vfs::stat::makedev(0, 1));
+                // The mount point of /dev, as on Linux.
+                t.create("dev", FileType::Directory, 0o755, Creds::default()).map_err(SentryError::Fs)?;
+                t
+            }
+        };
+        let root_dentry = Dentry::root(root);
         let k = Kernel {
             inner: Arc::new(KernelInner {
                 platform: config.platform,
                 mf,
-                root,
                 root_dentry,
                 hostname: config.hostname,
                 domainname: config.domainname,
@@ -242,12 +252,27 @@ impl Kernel {
                 enosys_logged: Mutex::new(HashSet::new()),
             }),
         };
-        let dev = k.inner.root.create("dev", FileType::Directory, 0o755, Creds::default()).map_err(SentryError::Fs)?;
-        let dev = dev.as_any().downcast_ref::<TmpfsInode>().ok_or(SentryError::Fs(Errno::EIO))?;
+        let dev = k.new_tmpfs(crate::vfs::stat::makedev(0, 2));
         for (name, kind) in DevKind::ALL {
             dev.insert(name, DevNode::new(kind)).map_err(SentryError::Fs)?;
         }
+        k.mount("/dev", dev)?;
         Ok(k)
+    }
+
+    /// A new, empty tmpfs (to mount) with device number `dev`.
+    pub fn new_tmpfs(&self, dev: u64) -> Arc<TmpfsInode> {
+        Tmpfs::new_root(self.inner.mf.clone(), dev)
+    }
+
+    /// The memory file application memory (and tmpfs data) comes from.
+    pub fn memory_file(&self) -> &Arc<MemoryFile> {
+        &self.inner.mf
+    }
+
+    /// Mounts the file system rooted at `inode` on absolute path `path`.
+    pub fn mount(&self, path: &str, inode: Arc<dyn Inode>) -> Result<(), SentryError> {
+        self.inner.root_dentry.mount(path, inode).map_err(SentryError::Fs)
     }
 
     /// The root file system, to populate.

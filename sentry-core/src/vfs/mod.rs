@@ -222,22 +222,71 @@ pub trait FileOps: Send + Sync {
     }
 }
 
+/// The mount table of one file-system tree: absolute path of each mount
+/// point → root inode of the file system mounted there. Shared by every
+/// dentry of the tree; path walking consults it before asking a directory
+/// for a name, so a mount point need not exist in the file system below.
+#[derive(Default)]
+pub struct Mounts {
+    by_path: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn Inode>>>,
+}
+
+impl Mounts {
+    /// The file system mounted at absolute path `path`, if any.
+    pub fn get(&self, path: &str) -> Option<Arc<dyn Inode>> {
+        let m = self.by_path.read().unwrap_or_else(|e| e.into_inner());
+        if m.is_empty() {
+            return None;
+        }
+        m.get(path).cloned()
+    }
+
+    fn insert(&self, path: String, inode: Arc<dyn Inode>) {
+        self.by_path.write().unwrap_or_else(|e| e.into_inner()).insert(path, inode);
+    }
+
+    /// Mount points, sorted (for `/proc/mounts` and diagnostics).
+    pub fn paths(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_path.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
 /// A dentry: an inode under a name in a parent directory.
 pub struct Dentry {
     name: String,
     parent: Option<Arc<Dentry>>,
     inode: Arc<dyn Inode>,
+    mounts: Arc<Mounts>,
 }
 
 impl Dentry {
     /// The root dentry of a file system.
     pub fn root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
-        Arc::new(Dentry { name: String::new(), parent: None, inode })
+        Arc::new(Dentry { name: String::new(), parent: None, inode, mounts: Arc::new(Mounts::default()) })
     }
 
     /// A child dentry.
     pub fn child(parent: &Arc<Dentry>, name: &str, inode: Arc<dyn Inode>) -> Arc<Dentry> {
-        Arc::new(Dentry { name: name.to_string(), parent: Some(parent.clone()), inode })
+        Arc::new(Dentry { name: name.to_string(), parent: Some(parent.clone()), inode, mounts: parent.mounts.clone() })
+    }
+
+    /// The mount table of this dentry's tree.
+    pub fn mounts(&self) -> &Arc<Mounts> {
+        &self.mounts
+    }
+
+    /// Mounts `inode` (the root of a file system) at absolute path `path`
+    /// of this dentry's tree. The path is normalised (no `.`, `..` or
+    /// repeated slashes) and must not be `/`.
+    pub fn mount(&self, path: &str, inode: Arc<dyn Inode>) -> Result<(), Errno> {
+        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        if parts.is_empty() || parts.contains(&"..") || !path.starts_with('/') {
+            return Err(Errno::EINVAL);
+        }
+        self.mounts.insert(format!("/{}", parts.join("/")), inode);
+        Ok(())
     }
 
     /// The inode.

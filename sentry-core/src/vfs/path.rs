@@ -39,6 +39,16 @@ fn components(path: &str) -> VecDeque<String> {
     path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect()
 }
 
+/// Absolute path of `name` in directory `dir`.
+fn child_path(dir: &Dentry, name: &str) -> String {
+    let mut p = dir.path();
+    if !p.ends_with('/') {
+        p.push('/');
+    }
+    p.push_str(name);
+    p
+}
+
 /// Resolves `path` relative to `start` (or `root` if absolute).
 pub fn walk(root: &Arc<Dentry>, start: &Arc<Dentry>, path: &str, flags: LookupFlags) -> Result<Arc<Dentry>, Errno> {
     if path.is_empty() {
@@ -71,7 +81,11 @@ pub fn walk(root: &Arc<Dentry>, start: &Arc<Dentry>, path: &str, flags: LookupFl
             }
             _ => {}
         }
-        let inode = cur.inode().lookup(&name)?;
+        let mounted = cur.mounts().get(&child_path(&cur, &name));
+        let inode = match mounted {
+            Some(root_of_mount) => root_of_mount,
+            None => cur.inode().lookup(&name)?,
+        };
         let last = rest.is_empty();
         if inode.file_type() == FileType::Symlink && (!last || flags.follow) {
             links += 1;

@@ -1,0 +1,396 @@
+//! The gofer file system: a container's files, served by its Gofer over
+//! 9P2000.L. The Sentry never opens a host file itself.
+//!
+//! Every inode holds a walked (unopened) fid; opening clones it and opens the
+//! clone, so an inode's fid can keep serving lookups and attribute calls.
+//! Attributes are cached and refreshed by `stat`. File contents that are
+//! mapped go through a per-inode page cache in memory-file pages, so that
+//! every process mapping a library shares its pages; writes through the file
+//! update cached pages so reads and mappings agree. No lock is held across a
+//! 9P round trip.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use gofer_9p::messages::{getattr, setattr};
+use gofer_9p::{oflags, Client, Fid, SetAttr};
+use platforms::{MemoryFile, PAGE_SIZE};
+
+use crate::errno::Errno;
+use crate::mm::{alloc_pages, lock, Mappable, PageRef};
+use crate::vfs::{flags, Creds, DirEntry, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
+
+fn errno(e: gofer_9p::Error) -> Errno {
+    Errno(e.errno().0)
+}
+
+/// One mounted gofer file system (one Gofer connection).
+pub struct GoferFs {
+    client: Client,
+    mf: Arc<MemoryFile>,
+    /// Device number reported in `st_dev`.
+    dev: u64,
+}
+
+impl GoferFs {
+    /// Attaches to the Gofer behind `client` as `uid` and returns the root
+    /// inode of the served tree.
+    pub fn mount(client: Client, mf: Arc<MemoryFile>, dev: u64, uid: u32) -> Result<Arc<dyn Inode>, Errno> {
+        let (fid, _) = client.attach("root", "", uid).map_err(errno)?;
+        let fs = Arc::new(GoferFs { client, mf, dev });
+        Ok(GoferInode::new(fs, fid)?)
+    }
+}
+
+/// A file or directory of a gofer file system.
+pub struct GoferInode {
+    fs: Arc<GoferFs>,
+    fid: Fid,
+    file_type: FileType,
+    stat: Mutex<Stat>,
+    cache: Mutex<Option<Arc<PageCache>>>,
+}
+
+fn ts(sec: u64, nsec: u64) -> Timespec {
+    Timespec { sec: sec as i64, nsec: nsec as i64 }
+}
+
+impl GoferInode {
+    fn new(fs: Arc<GoferFs>, fid: Fid) -> Result<Arc<GoferInode>, Errno> {
+        let st = fs.client.getattr(&fid, getattr::BASIC).map_err(errno)?;
+        let stat = to_stat(&st, fs.dev);
+        let file_type = FileType::from_mode(stat.mode).ok_or(Errno::EIO)?;
+        Ok(Arc::new(GoferInode { fs, fid, file_type, stat: Mutex::new(stat), cache: Mutex::new(None) }))
+    }
+
+    fn refresh(&self) -> Result<Stat, Errno> {
+        let st = self.fs.client.getattr(&self.fid, getattr::BASIC).map_err(errno)?;
+        let stat = to_stat(&st, self.fs.dev);
+        *lock(&self.stat) = stat;
+        Ok(stat)
+    }
+
+    /// A new fid for the same file, opened with 9P open flags `oflags`.
+    fn open_fid(&self, open_flags: u32) -> Result<Fid, Errno> {
+        let (fid, _) = self.fs.client.walk(&self.fid, &[] as &[&str]).map_err(errno)?;
+        self.fs.client.open(&fid, open_flags).map_err(errno)?;
+        Ok(fid)
+    }
+
+    fn page_cache(self: &Arc<Self>) -> Arc<PageCache> {
+        lock(&self.cache)
+            .get_or_insert_with(|| {
+                Arc::new(PageCache {
+                    inode: Arc::downgrade(self),
+                    pages: Mutex::new(BTreeMap::new()),
+                    reader: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    fn setattr(&self, attr: SetAttr) -> Result<(), Errno> {
+        self.fs.client.setattr(&self.fid, &attr).map_err(errno)?;
+        let _ = self.refresh();
+        Ok(())
+    }
+}
+
+fn to_stat(st: &gofer_9p::Stat, dev: u64) -> Stat {
+    Stat {
+        dev,
+        ino: st.qid.path,
+        mode: st.mode,
+        nlink: st.nlink,
+        uid: st.uid,
+        gid: st.gid,
+        rdev: st.rdev,
+        size: st.size,
+        blksize: st.blksize,
+        blocks: st.blocks,
+        atime: ts(st.atime_sec, st.atime_nsec),
+        mtime: ts(st.mtime_sec, st.mtime_nsec),
+        ctime: ts(st.ctime_sec, st.ctime_nsec),
+    }
+}
+
+fn dirent_type(d_type: u8) -> FileType {
+    match d_type {
+        libc::DT_DIR => FileType::Directory,
+        libc::DT_LNK => FileType::Symlink,
+        libc::DT_CHR => FileType::CharDevice,
+        libc::DT_BLK => FileType::BlockDevice,
+        libc::DT_FIFO => FileType::Fifo,
+        libc::DT_SOCK => FileType::Socket,
+        _ => FileType::Regular,
+    }
+}
+
+impl Inode for GoferInode {
+    fn stat(&self) -> Stat {
+        // A failed refresh (the Gofer is gone) leaves the last known values.
+        self.refresh().unwrap_or_else(|_| *lock(&self.stat))
+    }
+
+    fn file_type(&self) -> FileType {
+        self.file_type
+    }
+
+    fn open(self: Arc<Self>, open_flags: u32) -> Result<Box<dyn FileOps>, Errno> {
+        match self.file_type {
+            FileType::Directory => {
+                if open_flags & flags::O_ACCMODE != flags::O_RDONLY {
+                    return Err(Errno::EISDIR);
+                }
+                Ok(Box::new(GoferDir))
+            }
+            FileType::Symlink => Err(Errno::ELOOP),
+            FileType::Regular => {
+                let mut p9 = open_flags & flags::O_ACCMODE;
+                if open_flags & flags::O_TRUNC != 0 && p9 != flags::O_RDONLY {
+                    p9 |= oflags::TRUNC;
+                }
+                let fid = self.open_fid(p9)?;
+                if p9 & oflags::TRUNC != 0 {
+                    if let Some(cache) = lock(&self.cache).as_ref() {
+                        cache.truncate(0);
+                    }
+                }
+                Ok(Box::new(GoferFile { inode: self, fid }))
+            }
+            // Devices, FIFOs and sockets of the host are not opened through
+            // the Gofer.
+            _ => Err(Errno::ENXIO),
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>, Errno> {
+        if self.file_type != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        let (fid, qids) = self.fs.client.walk(&self.fid, &[name]).map_err(errno)?;
+        if qids.len() != 1 {
+            return Err(Errno::ENOENT);
+        }
+        Ok(GoferInode::new(self.fs.clone(), fid)?)
+    }
+
+    fn create(&self, name: &str, ft: FileType, mode: u32, creds: Creds) -> Result<Arc<dyn Inode>, Errno> {
+        let c = &self.fs.client;
+        match ft {
+            FileType::Regular => {
+                let (dir, _) = c.walk(&self.fid, &[] as &[&str]).map_err(errno)?;
+                c.create(&dir, name, oflags::RDONLY, mode & 0o7777, creds.gid).map_err(errno)?;
+            }
+            FileType::Directory => {
+                c.mkdir(&self.fid, name, mode & 0o7777, creds.gid).map_err(errno)?;
+            }
+            FileType::Fifo | FileType::Socket => {
+                c.mknod(&self.fid, name, (mode & 0o7777) | ft.mode_bits(), 0, 0, creds.gid).map_err(errno)?;
+            }
+            _ => return Err(Errno::EPERM),
+        }
+        self.lookup(name)
+    }
+
+    fn symlink(&self, name: &str, target: &str, creds: Creds) -> Result<(), Errno> {
+        self.fs.client.symlink(&self.fid, name, target, creds.gid).map(drop).map_err(errno)
+    }
+
+    fn unlink(&self, name: &str, dir: bool) -> Result<(), Errno> {
+        let flags = if dir { gofer_9p::AT_REMOVEDIR } else { 0 };
+        self.fs.client.unlinkat(&self.fid, name, flags).map_err(errno)
+    }
+
+    fn rename(&self, name: &str, new_dir: &Arc<dyn Inode>, new_name: &str) -> Result<(), Errno> {
+        let nd = new_dir.as_any().downcast_ref::<GoferInode>().ok_or(Errno::EXDEV)?;
+        if !Arc::ptr_eq(&nd.fs, &self.fs) {
+            return Err(Errno::EXDEV);
+        }
+        self.fs.client.renameat(&self.fid, name, &nd.fid, new_name).map_err(errno)
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if self.file_type != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        let fid = self.open_fid(oflags::RDONLY | oflags::DIRECTORY)?;
+        let mut out = Vec::new();
+        for e in self.fs.client.read_dir(&fid) {
+            let e = e.map_err(errno)?;
+            if e.name == b"." || e.name == b".." {
+                continue;
+            }
+            out.push(DirEntry {
+                name: String::from_utf8_lossy(&e.name).into_owned(),
+                ino: e.qid.path,
+                file_type: dirent_type(e.ty),
+            });
+        }
+        Ok(out)
+    }
+
+    fn readlink(&self) -> Result<String, Errno> {
+        if self.file_type != FileType::Symlink {
+            return Err(Errno::EINVAL);
+        }
+        let target = self.fs.client.readlink(&self.fid).map_err(errno)?;
+        Ok(String::from_utf8_lossy(&target).into_owned())
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        if self.file_type != FileType::Regular {
+            return Err(Errno::EINVAL);
+        }
+        self.setattr(SetAttr { valid: setattr::SIZE, size, ..SetAttr::default() })?;
+        if let Some(cache) = lock(&self.cache).as_ref() {
+            cache.truncate(size);
+        }
+        Ok(())
+    }
+
+    fn set_mode(&self, mode: u32) -> Result<(), Errno> {
+        self.setattr(SetAttr { valid: setattr::MODE, mode: mode & 0o7777, ..SetAttr::default() })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// An open directory (listing goes through [`Inode::readdir`]).
+struct GoferDir;
+
+impl FileOps for GoferDir {
+    fn read(&self, _ctx: &IoCtx, _offset: u64, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+
+    fn write(&self, _ctx: &IoCtx, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+}
+
+/// An open regular file: its own opened fid.
+struct GoferFile {
+    inode: Arc<GoferInode>,
+    fid: Fid,
+}
+
+impl FileOps for GoferFile {
+    fn read(&self, _ctx: &IoCtx, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let c = &self.inode.fs.client;
+        let mut done = 0;
+        while done < buf.len() {
+            let n = c.read(&self.fid, offset + done as u64, &mut buf[done..]).map_err(errno)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
+    fn write(&self, _ctx: &IoCtx, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let n = self.inode.fs.client.write(&self.fid, offset, buf).map_err(errno)?;
+        if let Some(cache) = lock(&self.inode.cache).as_ref() {
+            cache.update(offset, &buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    fn size(&self) -> Option<u64> {
+        Some(self.inode.refresh().map(|s| s.size).unwrap_or_else(|_| lock(&self.inode.stat).size))
+    }
+
+    fn mappable(&self) -> Option<Arc<dyn Mappable>> {
+        Some(self.inode.page_cache())
+    }
+}
+
+/// Pages of a gofer file, filled from the Gofer on first use.
+pub struct PageCache {
+    inode: std::sync::Weak<GoferInode>,
+    pages: Mutex<BTreeMap<u64, PageRef>>,
+    /// A fid opened for reading, for filling pages.
+    reader: Mutex<Option<Arc<Fid>>>,
+}
+
+impl PageCache {
+    fn reader(&self, inode: &GoferInode) -> Result<Arc<Fid>, Errno> {
+        if let Some(f) = lock(&self.reader).as_ref() {
+            return Ok(f.clone());
+        }
+        let fid = Arc::new(inode.open_fid(oflags::RDONLY)?);
+        Ok(lock(&self.reader).get_or_insert(fid).clone())
+    }
+
+    /// Writes through the file into cached pages.
+    fn update(&self, mut offset: u64, mut data: &[u8]) {
+        let pages = lock(&self.pages);
+        while !data.is_empty() {
+            let idx = offset / PAGE_SIZE;
+            let in_page = (offset % PAGE_SIZE) as usize;
+            let n = data.len().min(PAGE_SIZE as usize - in_page);
+            if let Some(p) = pages.get(&idx) {
+                let _ = p.write(in_page, &data[..n]);
+            }
+            offset += n as u64;
+            data = &data[n..];
+        }
+    }
+
+    /// Drops cached pages beyond `size` and zeroes the tail of the last one.
+    fn truncate(&self, size: u64) {
+        let mut pages = lock(&self.pages);
+        let keep = size.div_ceil(PAGE_SIZE);
+        pages.retain(|&idx, _| idx < keep);
+        if size % PAGE_SIZE != 0 {
+            if let Some(p) = pages.get(&(size / PAGE_SIZE)) {
+                let off = (size % PAGE_SIZE) as usize;
+                let _ = p.zero(off, PAGE_SIZE as usize - off);
+            }
+        }
+    }
+}
+
+impl Mappable for PageCache {
+    fn page(&self, offset: u64) -> Result<PageRef, Errno> {
+        let idx = offset / PAGE_SIZE;
+        if let Some(p) = lock(&self.pages).get(&idx) {
+            return Ok(p.clone());
+        }
+        let inode = self.inode.upgrade().ok_or(Errno::EIO)?;
+        let size = lock(&inode.stat).size;
+        if idx * PAGE_SIZE >= size.div_ceil(PAGE_SIZE) * PAGE_SIZE {
+            return Err(Errno::EFAULT);
+        }
+        // Fill a fresh page outside any lock, then publish it unless
+        // another thread was faster.
+        let reader = self.reader(&inode)?;
+        let page = alloc_pages(&inode.fs.mf, 1)?.pop().ok_or(Errno::ENOMEM)?;
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let n = inode.fs.client.read(&reader, idx * PAGE_SIZE + done as u64, &mut buf[done..]).map_err(errno)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        page.write(0, &buf)?;
+        Ok(lock(&self.pages).entry(idx).or_insert(page).clone())
+    }
+
+    fn describe(&self) -> String {
+        match self.inode.upgrade() {
+            Some(i) => format!("gofer inode {}", lock(&i.stat).ino),
+            None => "gofer inode (gone)".into(),
+        }
+    }
+}
