@@ -46,7 +46,13 @@ pub fn unshare_namespaces() -> anyhow::Result<()> {
 
 /// Makes `new_root` this process's root directory and detaches the old root
 /// entirely, so no host path is reachable any more.
+///
+/// When `new_root` is the host's `/` already (`runsc do`), there is nothing
+/// to pivot into and this does nothing.
 pub fn pivot_into(new_root: &Path) -> anyhow::Result<()> {
+    if new_root.canonicalize().map(|p| p == Path::new("/")).unwrap_or(false) {
+        return Ok(());
+    }
     let root = cstr(new_root)?;
     // SAFETY: a bind mount of a directory onto itself (pivot_root needs a
     // mount point); `root` is a valid C string.

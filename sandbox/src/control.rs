@@ -25,7 +25,7 @@ pub trait SandboxKernel: Send + Sync + 'static {
     /// Starts a new process in container `id` with the given stdio.
     fn exec(&self, exec: proto::Exec, stdio: Vec<OwnedFd>) -> Result<i32, String>;
     /// Memory, CPU and process counts.
-    fn stats(&self) -> proto::Stats;
+    fn stats(&self) -> Result<proto::Stats, String>;
 }
 
 /// Serves connections until the listener fails; one thread per connection,
@@ -87,7 +87,7 @@ fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Respon
         Some(K::State(_)) => reply(Ok(Some(R::State(kernel.state())))),
         Some(K::Processes(p)) => reply(kernel.processes(&p.container_id).map(|l| Some(R::Processes(l)))),
         Some(K::Exec(e)) => reply(kernel.exec(e, fds).map(|pid| Some(R::Pid(pid)))),
-        Some(K::Stats(_)) => reply(Ok(Some(R::Stats(kernel.stats())))),
+        Some(K::Stats(_)) => reply(kernel.stats().map(|s| Some(R::Stats(s)))),
         Some(K::Pause(_)) | Some(K::Resume(_)) => error("pause/resume is not supported yet".into()),
     }
 }

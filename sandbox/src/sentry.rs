@@ -1,26 +1,248 @@
-//! The Sentry behind the control service: sentry-core's kernel running the
-//! sandbox's containers.
+//! The Sentry behind the control service: a sentry-core [`Kernel`] running
+//! the sandbox's container, its root file system and bind mounts served by
+//! the container's Gofer.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::Context as _;
+use platforms::MemoryFile;
+use sentry_core::fs::gofer::GoferFs;
+use sentry_core::kernel::signals::{default_action, DefaultAction};
+use sentry_core::{Kernel, KernelConfig, ProcessSpec, TaskHandle};
 
 use crate::control::SandboxKernel;
-use crate::oci::ContainerConfig;
+use crate::oci::{ContainerConfig, MountKind};
 
-/// The kernel of one sandbox.
-pub struct SentryKernel;
+/// Largest 9P message the Sentry negotiates with its Gofers.
+const MSIZE: u32 = 1 << 20;
+
+/// The init process of the container, through its life.
+enum Init {
+    Created(Box<Option<ProcessSpec>>),
+    Running { pid: i32, handle: Arc<TaskHandle> },
+    Exited { pid: i32, wait_status: i32 },
+}
+
+/// The init's state and the condition waiters sleep on.
+struct InitState {
+    init: Mutex<Init>,
+    changed: Condvar,
+}
+
+impl InitState {
+    fn set(&self, init: Init) {
+        *lock(&self.init) = init;
+        self.changed.notify_all();
+    }
+}
+
+/// The kernel of one sandbox with its one container.
+pub struct SentryKernel {
+    id: String,
+    kernel: Kernel,
+    command: String,
+    uid: u32,
+    state: Arc<InitState>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl SentryKernel {
     /// Builds the kernel for container `id`: memory file, platform, root
-    /// file system from `gofers[0]`, bind mounts from the rest, and the
-    /// container's init process, loaded but not started.
+    /// file system from `gofers[0]`, bind mounts from the others (in spec
+    /// order), tmpfs mounts, and the container's init process, which
+    /// [`SandboxKernel::start`] runs.
     pub fn boot(
-        _id: &str,
-        _config: &ContainerConfig,
-        _gofers: Vec<UnixStream>,
-        _platform: &str,
-        _strace: bool,
+        id: &str,
+        config: &ContainerConfig,
+        gofers: Vec<UnixStream>,
+        platform: &str,
+        strace: bool,
     ) -> anyhow::Result<Arc<dyn SandboxKernel>> {
-        anyhow::bail!("this build of runsc cannot run containers yet: the Sentry is not wired in")
+        let memory = Arc::new(MemoryFile::new(platforms::memory::DEFAULT_SIZE).context("creating the memory file")?);
+        let platform = platforms::by_name(platform, memory.clone())?;
+        let mut gofers = gofers.into_iter();
+        let next_dev = std::cell::Cell::new(0x100u64);
+        let new_dev = || {
+            next_dev.set(next_dev.get() + 1);
+            next_dev.get()
+        };
+        let mut mount_gofer = |what: &str| -> anyhow::Result<Arc<dyn sentry_core::vfs::Inode>> {
+            let socket = gofers.next().with_context(|| format!("no Gofer connection for {what}"))?;
+            let client = gofer_9p::Client::connect(socket, MSIZE)
+                .with_context(|| format!("connecting to the Gofer for {what}"))?;
+            GoferFs::mount(client, memory.clone(), new_dev(), 0).map_err(|e| anyhow::anyhow!("mounting {what}: {e}"))
+        };
+        let root = mount_gofer("the root file system")?;
+
+        let mut kconfig = KernelConfig::new(platform);
+        kconfig.hostname = config.hostname.clone().unwrap_or_else(|| "runsc".into());
+        kconfig.strace = strace;
+        kconfig.root = Some(root);
+        let kernel = Kernel::new(kconfig)?;
+
+        for m in &config.mounts {
+            match &m.kind {
+                MountKind::Bind { .. } => {
+                    let fs = mount_gofer(&m.destination)?;
+                    kernel.mount(&m.destination, fs)?;
+                }
+                // The Sentry's own /dev is already mounted.
+                MountKind::Tmpfs if m.destination == "/dev" => {}
+                MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue => {
+                    kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
+                }
+                MountKind::Proc | MountKind::Sysfs | MountKind::Cgroup | MountKind::Other(_) => {
+                    tracing::warn!(destination = %m.destination, kind = ?m.kind, "file system not provided yet; not mounted");
+                }
+            }
+        }
+
+        let stdio = [0, 1, 2].map(|fd| {
+            // SAFETY: 0, 1 and 2 are open for the life of this process
+            // (runsc create hands them to it); they are only borrowed here
+            // to duplicate them.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            borrowed.as_fd().try_clone_to_owned()
+        });
+        let [stdin, stdout, stderr] = stdio;
+        let stdio: [OwnedFd; 3] = [stdin?, stdout?, stderr?];
+        let spec = ProcessSpec {
+            argv: config.args.clone(),
+            envp: config.env.clone(),
+            cwd: config.cwd.clone(),
+            stdio,
+            uid: config.uid,
+            gid: config.gid,
+        };
+        Ok(Arc::new(SentryKernel {
+            id: id.to_string(),
+            kernel,
+            command: config.args.first().cloned().unwrap_or_default(),
+            uid: config.uid,
+            state: Arc::new(InitState {
+                init: Mutex::new(Init::Created(Box::new(Some(spec)))),
+                changed: Condvar::new(),
+            }),
+        }))
+    }
+
+    fn check_id(&self, id: &str) -> Result<(), String> {
+        if id == self.id {
+            Ok(())
+        } else {
+            Err(format!("container {id:?} is not in this sandbox"))
+        }
+    }
+}
+
+impl SandboxKernel for SentryKernel {
+    fn start(&self, id: &str) -> Result<i32, String> {
+        self.check_id(id)?;
+        let spec = match &mut *lock(&self.state.init) {
+            Init::Created(spec) => spec.take().ok_or("container is already starting")?,
+            _ => return Err("container was already started".into()),
+        };
+        let handle = match self.kernel.spawn_init(spec) {
+            Ok(h) => Arc::new(h),
+            Err(e) => {
+                // The container cannot run: it is stopped, with the status a
+                // failed exec gives (127).
+                self.state.set(Init::Exited { pid: 0, wait_status: 127 << 8 });
+                return Err(e.to_string());
+            }
+        };
+        let pid = handle.pid();
+        self.state.set(Init::Running { pid, handle: handle.clone() });
+        // A waiter thread records the init's end.
+        let state = self.state.clone();
+        std::thread::spawn(move || {
+            let status = handle.wait();
+            state.set(Init::Exited { pid, wait_status: status.wait_status() });
+        });
+        Ok(pid)
+    }
+
+    fn signal(&self, id: &str, pid: i32, signo: i32, _all: bool) -> Result<(), String> {
+        self.check_id(id)?;
+        if !(1..=64).contains(&signo) {
+            return Err(format!("invalid signal {signo}"));
+        }
+        let mut init = lock(&self.state.init);
+        match &*init {
+            Init::Running { pid: init_pid, handle } if pid == 0 || pid == *init_pid => {
+                // The container's init is PID 1: as on Linux, a signal from
+                // outside whose default action applies is ignored unless it
+                // is SIGKILL. Handlers are not run by the Sentry yet.
+                if signo == libc::SIGKILL {
+                    handle.kill(signo);
+                } else if matches!(default_action(signo), DefaultAction::Terminate | DefaultAction::CoreDump) {
+                    tracing::info!(signo, "signal to PID 1 without a handler ignored");
+                }
+                Ok(())
+            }
+            Init::Running { .. } => Err(format!("no process {pid} in container {id}")),
+            Init::Created(_) => {
+                // Killing a created container stops it without running it.
+                if signo == libc::SIGKILL || matches!(default_action(signo), DefaultAction::Terminate) {
+                    *init = Init::Exited { pid: 0, wait_status: signo };
+                    drop(init);
+                    self.state.changed.notify_all();
+                }
+                Ok(())
+            }
+            Init::Exited { .. } => Err("container not running".into()),
+        }
+    }
+
+    fn wait(&self, id: &str, pid: i32) -> Result<i32, String> {
+        self.check_id(id)?;
+        let mut init = lock(&self.state.init);
+        loop {
+            if let Init::Exited { pid: init_pid, wait_status } = &*init {
+                if pid == 0 || pid == *init_pid {
+                    return Ok(*wait_status);
+                }
+                return Err(format!("no process {pid} in container {id}"));
+            }
+            init = self.state.changed.wait(init).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn state(&self) -> proto::SandboxState {
+        let (status, init_pid) = match &*lock(&self.state.init) {
+            Init::Created(_) => ("created", 0),
+            Init::Running { pid, .. } => ("running", *pid),
+            Init::Exited { pid, .. } => ("stopped", *pid),
+        };
+        proto::SandboxState {
+            containers: vec![proto::ContainerState { id: self.id.clone(), status: status.into(), init_pid }],
+        }
+    }
+
+    fn processes(&self, id: &str) -> Result<proto::ProcessList, String> {
+        self.check_id(id)?;
+        let processes = match &*lock(&self.state.init) {
+            Init::Running { pid, .. } => {
+                vec![proto::Process { pid: *pid, ppid: 0, uid: self.uid, cmd: self.command.clone() }]
+            }
+            _ => Vec::new(),
+        };
+        Ok(proto::ProcessList { processes })
+    }
+
+    fn exec(&self, _exec: proto::Exec, _stdio: Vec<OwnedFd>) -> Result<i32, String> {
+        Err("exec is not supported yet".into())
+    }
+
+    fn stats(&self) -> Result<proto::Stats, String> {
+        Err(format!(
+            "stats are not supported yet (application memory in use: {} bytes)",
+            self.kernel.memory_file().used()
+        ))
     }
 }

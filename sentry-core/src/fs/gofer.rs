@@ -48,7 +48,7 @@ pub struct GoferInode {
     fs: Arc<GoferFs>,
     fid: Fid,
     file_type: FileType,
-    stat: Mutex<Stat>,
+    stat: Arc<Mutex<Stat>>,
     cache: Mutex<Option<Arc<PageCache>>>,
 }
 
@@ -61,7 +61,7 @@ impl GoferInode {
         let st = fs.client.getattr(&fid, getattr::BASIC).map_err(errno)?;
         let stat = to_stat(&st, fs.dev);
         let file_type = FileType::from_mode(stat.mode).ok_or(Errno::EIO)?;
-        Ok(Arc::new(GoferInode { fs, fid, file_type, stat: Mutex::new(stat), cache: Mutex::new(None) }))
+        Ok(Arc::new(GoferInode { fs, fid, file_type, stat: Arc::new(Mutex::new(stat)), cache: Mutex::new(None) }))
     }
 
     fn refresh(&self) -> Result<Stat, Errno> {
@@ -73,21 +73,27 @@ impl GoferInode {
 
     /// A new fid for the same file, opened with 9P open flags `oflags`.
     fn open_fid(&self, open_flags: u32) -> Result<Fid, Errno> {
-        let (fid, _) = self.fs.client.walk(&self.fid, &[] as &[&str]).map_err(errno)?;
-        self.fs.client.open(&fid, open_flags).map_err(errno)?;
-        Ok(fid)
+        open_clone(&self.fs, &self.fid, open_flags)
     }
 
-    fn page_cache(self: &Arc<Self>) -> Arc<PageCache> {
-        lock(&self.cache)
-            .get_or_insert_with(|| {
-                Arc::new(PageCache {
-                    inode: Arc::downgrade(self),
-                    pages: Mutex::new(BTreeMap::new()),
-                    reader: Mutex::new(None),
-                })
-            })
-            .clone()
+    /// The file's page cache. It outlives the inode while mappings use it,
+    /// and holds its own fid and the shared attributes (no reference back to
+    /// the inode, so no cycle).
+    fn page_cache(&self) -> Result<Arc<PageCache>, Errno> {
+        let mut cache = lock(&self.cache);
+        if let Some(c) = cache.as_ref() {
+            return Ok(c.clone());
+        }
+        let (fid, _) = self.fs.client.walk(&self.fid, &[] as &[&str]).map_err(errno)?;
+        let c = Arc::new(PageCache {
+            fs: self.fs.clone(),
+            fid,
+            stat: self.stat.clone(),
+            pages: Mutex::new(BTreeMap::new()),
+            reader: Mutex::new(None),
+        });
+        *cache = Some(c.clone());
+        Ok(c)
     }
 
     fn setattr(&self, attr: SetAttr) -> Result<(), Errno> {
@@ -95,6 +101,13 @@ impl GoferInode {
         let _ = self.refresh();
         Ok(())
     }
+}
+
+/// A new fid for the file behind `fid`, opened with 9P flags `open_flags`.
+fn open_clone(fs: &GoferFs, fid: &Fid, open_flags: u32) -> Result<Fid, Errno> {
+    let (clone, _) = fs.client.walk(fid, &[] as &[&str]).map_err(errno)?;
+    fs.client.open(&clone, open_flags).map_err(errno)?;
+    Ok(clone)
 }
 
 fn to_stat(st: &gofer_9p::Stat, dev: u64) -> Stat {
@@ -309,24 +322,28 @@ impl FileOps for GoferFile {
     }
 
     fn mappable(&self) -> Option<Arc<dyn Mappable>> {
-        Some(self.inode.page_cache())
+        self.inode.page_cache().ok().map(|c| c as Arc<dyn Mappable>)
     }
 }
 
 /// Pages of a gofer file, filled from the Gofer on first use.
 pub struct PageCache {
-    inode: std::sync::Weak<GoferInode>,
+    fs: Arc<GoferFs>,
+    /// A walked fid of the file (opened clones read pages).
+    fid: Fid,
+    /// The file's attributes, shared with its inode.
+    stat: Arc<Mutex<Stat>>,
     pages: Mutex<BTreeMap<u64, PageRef>>,
     /// A fid opened for reading, for filling pages.
     reader: Mutex<Option<Arc<Fid>>>,
 }
 
 impl PageCache {
-    fn reader(&self, inode: &GoferInode) -> Result<Arc<Fid>, Errno> {
+    fn reader(&self) -> Result<Arc<Fid>, Errno> {
         if let Some(f) = lock(&self.reader).as_ref() {
             return Ok(f.clone());
         }
-        let fid = Arc::new(inode.open_fid(oflags::RDONLY)?);
+        let fid = Arc::new(open_clone(&self.fs, &self.fid, oflags::RDONLY)?);
         Ok(lock(&self.reader).get_or_insert(fid).clone())
     }
 
@@ -365,19 +382,18 @@ impl Mappable for PageCache {
         if let Some(p) = lock(&self.pages).get(&idx) {
             return Ok(p.clone());
         }
-        let inode = self.inode.upgrade().ok_or(Errno::EIO)?;
-        let size = lock(&inode.stat).size;
+        let size = lock(&self.stat).size;
         if idx * PAGE_SIZE >= size.div_ceil(PAGE_SIZE) * PAGE_SIZE {
             return Err(Errno::EFAULT);
         }
         // Fill a fresh page outside any lock, then publish it unless
         // another thread was faster.
-        let reader = self.reader(&inode)?;
-        let page = alloc_pages(&inode.fs.mf, 1)?.pop().ok_or(Errno::ENOMEM)?;
+        let reader = self.reader()?;
+        let page = alloc_pages(&self.fs.mf, 1)?.pop().ok_or(Errno::ENOMEM)?;
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         let mut done = 0;
         while done < buf.len() {
-            let n = inode.fs.client.read(&reader, idx * PAGE_SIZE + done as u64, &mut buf[done..]).map_err(errno)?;
+            let n = self.fs.client.read(&reader, idx * PAGE_SIZE + done as u64, &mut buf[done..]).map_err(errno)?;
             if n == 0 {
                 break;
             }
@@ -388,9 +404,6 @@ impl Mappable for PageCache {
     }
 
     fn describe(&self) -> String {
-        match self.inode.upgrade() {
-            Some(i) => format!("gofer inode {}", lock(&i.stat).ino),
-            None => "gofer inode (gone)".into(),
-        }
+        format!("gofer inode {}", lock(&self.stat).ino)
     }
 }

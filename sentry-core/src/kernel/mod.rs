@@ -138,7 +138,7 @@ pub struct ProcessSpec {
 /// A running process started by [`Kernel::spawn_init`].
 pub struct TaskHandle {
     tg: Arc<ThreadGroup>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl TaskHandle {
@@ -147,10 +147,10 @@ impl TaskHandle {
         self.tg.tgid
     }
 
-    /// Waits for the process to end.
-    pub fn wait(mut self) -> ExitStatus {
+    /// Waits for the process to end (any number of callers, any time).
+    pub fn wait(&self) -> ExitStatus {
         let st = self.tg.wait();
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
         st
@@ -391,6 +391,6 @@ impl Kernel {
                 task.run();
             })
             .map_err(SentryError::Io)?;
-        Ok(TaskHandle { tg, thread: Some(thread) })
+        Ok(TaskHandle { tg, thread: Mutex::new(Some(thread)) })
     }
 }

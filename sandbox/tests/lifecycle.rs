@@ -1,0 +1,188 @@
+//! runsc as a runtime: OCI bundles with busybox run in the sandbox, through
+//! run and through create/start/state/kill/wait/delete.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn runsc() -> &'static str {
+    env!("CARGO_BIN_EXE_runsc")
+}
+
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Bundle {
+    /// A bundle whose rootfs holds busybox; `None` if busybox is missing.
+    fn new(tag: &str, args: &[&str]) -> Option<Bundle> {
+        if !Path::new("/bin/busybox").exists() {
+            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("rvisor-lifecycle-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
+        fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox")).unwrap();
+        fs::write(dir.join("rootfs/etc/motd"), "served by the gofer\n").unwrap();
+        let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = args.into();
+        config["hostname"] = "lifecycle".into();
+        fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        Some(Bundle { root: dir.join("state"), dir })
+    }
+
+    fn runsc(&self, args: &[&str]) -> Output {
+        Command::new(runsc()).arg("--root").arg(&self.root).args(args).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_prints_the_output_and_returns_the_status() {
+    let Some(b) = Bundle::new("run", &["/bin/busybox", "sh", "-c", "true"]) else { return };
+    let cases: [(&[&str], &str, i32); 4] = [
+        (&["/bin/busybox", "echo", "hello", "from", "rvisor"], "hello from rvisor\n", 0),
+        (&["/bin/busybox", "cat", "/etc/motd"], "served by the gofer\n", 0),
+        (&["/bin/busybox", "uname", "-rn"], "lifecycle 4.4.0\n", 0),
+        (&["/bin/busybox", "false"], "", 1),
+    ];
+    for (i, (args, want, code)) in cases.iter().enumerate() {
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(b.dir.join("config.json")).unwrap()).unwrap();
+        config["process"]["args"] = (*args).into();
+        fs::write(b.dir.join("config.json"), config.to_string()).unwrap();
+        let out = b.runsc(&["run", "--bundle", b.dir.to_str().unwrap(), &format!("run{i}")]);
+        assert_eq!(text(&out.stdout), *want, "{args:?}: stderr {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: stderr {}", text(&out.stderr));
+    }
+    // Nothing is left behind.
+    let list = b.runsc(&["list", "--format", "json"]);
+    assert_eq!(text(&list.stdout).trim(), "[]");
+}
+
+#[test]
+fn a_missing_program_is_a_clear_error() {
+    let Some(b) = Bundle::new("missing", &["/bin/no-such-program"]) else { return };
+    let out = b.runsc(&["run", "--bundle", b.dir.to_str().unwrap(), "m1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot execute /bin/no-such-program: ENOENT"), "{err}");
+}
+
+#[test]
+fn create_start_state_kill_wait_delete() {
+    let Some(b) = Bundle::new("cycle", &["/bin/busybox", "sleep", "1000"]) else { return };
+    let bundle = b.dir.to_str().unwrap();
+    let pid_file = b.dir.join("pid");
+    // The container keeps create's stdio (as with runc): give it a file, so
+    // that waiting for create does not wait for the container.
+    let log = b.dir.join("create.log");
+    let status = Command::new(runsc())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "--bundle", bundle, "--pid-file", pid_file.to_str().unwrap(), "c1"])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(b.dir.join("create.err")).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "create: {}", fs::read_to_string(b.dir.join("create.err")).unwrap());
+
+    let state = |b: &Bundle| -> serde_json::Value {
+        let out = b.runsc(&["state", "c1"]);
+        assert!(out.status.success(), "state: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let s = state(&b);
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], "c1");
+    let sandbox_pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(s["pid"], sandbox_pid);
+
+    // The same id cannot be created twice.
+    let again = b.runsc(&["create", "--bundle", bundle, "c1"]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
+
+    // The sandbox process is a confined Sentry.
+    let status = fs::read_to_string(format!("/proc/{sandbox_pid}/status")).unwrap();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(1).unwrap();
+    assert_eq!(field("Seccomp:"), "2");
+    assert_eq!(field("CapEff:"), "0000000000000000");
+
+    assert!(b.runsc(&["start", "c1"]).status.success());
+    assert_eq!(state(&b)["status"], "running");
+    let bad = b.runsc(&["kill", "c1", "SIGNOPE"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("invalid signal"), "{}", text(&bad.stderr));
+    let busy = b.runsc(&["delete", "c1"]);
+    assert!(!busy.status.success(), "a running container is not deleted without --force");
+
+    assert!(b.runsc(&["kill", "c1", "KILL"]).status.success());
+    let waited = b.runsc(&["wait", "c1"]);
+    assert_eq!(text(&waited.stdout).trim(), "137");
+    assert_eq!(state(&b)["status"], "stopped");
+
+    assert!(b.runsc(&["delete", "c1"]).status.success());
+    let gone = b.runsc(&["state", "c1"]);
+    assert!(!gone.status.success());
+    assert!(text(&gone.stderr).contains("does not exist"), "{}", text(&gone.stderr));
+    // The sandbox process is gone too (it was killed by delete).
+    for _ in 0..500 {
+        let st = fs::read_to_string(format!("/proc/{sandbox_pid}/stat")).unwrap_or_default();
+        if st.is_empty() || st.contains(") Z ") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("sandbox process {sandbox_pid} outlived delete");
+}
+
+#[test]
+fn malformed_config_and_unknown_ids_are_one_line_errors() {
+    let Some(b) = Bundle::new("bad", &["/bin/busybox", "true"]) else { return };
+    fs::write(b.dir.join("config.json"), "{ nope").unwrap();
+    let out = b.runsc(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("malformed config.json"), "{err}");
+    for cmd in [&["start", "ghost"][..], &["state", "ghost"], &["kill", "ghost"], &["delete", "ghost"]] {
+        let out = b.runsc(cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        assert!(text(&out.stderr).contains("does not exist"), "{cmd:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn do_runs_a_host_program_with_a_private_tmp() {
+    if !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let out = Command::new(runsc())
+        .args(["do", "/bin/busybox", "echo", "from the host root"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "from the host root\n", "{}", text(&out.stderr));
+    assert!(out.status.success());
+    // /tmp inside is a private, empty tmpfs.
+    let out = Command::new(runsc()).args(["do", "/bin/busybox", "ls", "-a", "/tmp"]).output().unwrap();
+    assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), [".", ".."], "{}", text(&out.stderr));
+}
