@@ -1,4 +1,18 @@
-//! `containerd-shim-runsc-v1`, the containerd shim v2 daemon.
+//! `containerd-shim-runsc-v1`, the containerd shim v2 daemon (runtime type
+//! `io.containerd.runsc.v1`, task API v2).
 //!
-//! Not built yet: it needs the `sandbox` library's lifecycle first
-//! (see issue "containerd-shim-runsc-v1").
+//! - [`service`]: the ttrpc task service, protobuf in, runtime calls out;
+//! - [`runtime`]: the runtime trait and its implementation over the
+//!   `sandbox` library (runsc's lifecycle);
+//! - [`shim`]: the `start` (one shim per pod) and `delete` actions;
+//! - [`config`]: runtime options and `runsc.toml`;
+//! - [`stdio`]: container stdio over containerd's FIFOs;
+//! - [`pod`]: pod grouping and exit statuses.
+
+pub mod config;
+pub mod logging;
+pub mod pod;
+pub mod runtime;
+pub mod service;
+pub mod shim;
+pub mod stdio;

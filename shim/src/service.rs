@@ -1,0 +1,599 @@
+//! The ttrpc task service (task API v2): converts containerd's protobuf
+//! requests into calls on a [`ContainerRuntime`], tracks exits, and
+//! publishes task events. Protobuf types stay in this file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use containerd_shim::api;
+use containerd_shim::asynchronous::ExitSignal;
+use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{Task, TtrpcContext, TtrpcResult};
+use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim_protos::topics;
+use containerd_shim_protos::ttrpc::{self, Code};
+use tokio::sync::{watch, Notify};
+
+use crate::config::RunscConfig;
+use crate::pod::{exit_status, KILLED_EXIT_STATUS};
+use crate::runtime::{ContainerRuntime, CreateParams, RuntimeError, Status};
+use crate::stdio::{self, StdioCopies, StdioPaths};
+
+/// File in the bundle where the shim keeps a container's resolved runsc
+/// settings, for the `delete` action.
+pub const CONFIG_FILE: &str = "runsc-config.json";
+
+/// How long output may keep flowing after the container's init exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
+
+fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
+}
+
+fn not_supported(what: &str) -> ttrpc::Error {
+    status(Code::UNIMPLEMENTED, format!("{what} is not supported by runsc yet"))
+}
+
+fn runtime_error(context: &str, e: RuntimeError) -> ttrpc::Error {
+    let code = match &e {
+        RuntimeError::NotFound(_) => Code::NOT_FOUND,
+        RuntimeError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
+        RuntimeError::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
+        RuntimeError::NotSupported(_) => Code::UNIMPLEMENTED,
+        RuntimeError::Other(_) => Code::UNKNOWN,
+    };
+    status(code, format!("{context}: {e}"))
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let mut ts = Timestamp::new();
+    ts.seconds = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    ts.nanos = d.subsec_nanos() as i32;
+    ts
+}
+
+/// How a container's init ended.
+#[derive(Clone, Copy, Debug)]
+struct Exit {
+    status: u32,
+    at: SystemTime,
+}
+
+struct Container {
+    bundle: String,
+    stdio: StdioPaths,
+    pid: u32,
+    started: bool,
+    rootfs: Option<PathBuf>,
+    copies: Arc<tokio::sync::Mutex<StdioCopies>>,
+    exit: watch::Sender<Option<Exit>>,
+}
+
+/// Exit codes of the shim's child processes, from the shim crate's
+/// SIGCHLD reaper.
+#[derive(Default)]
+struct Reaped {
+    codes: Mutex<HashMap<i32, i32>>,
+    changed: Notify,
+}
+
+impl Reaped {
+    async fn wait(&self, pid: i32) -> i32 {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(code) = self.codes.lock().unwrap_or_else(|e| e.into_inner()).get(&pid) {
+                return *code;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// The task service of one shim (one pod).
+pub struct TaskService<R: ContainerRuntime> {
+    runtime: Arc<R>,
+    namespace: String,
+    publisher: Arc<RemotePublisher>,
+    exit_signal: Arc<ExitSignal>,
+    containers: Arc<Mutex<HashMap<String, Container>>>,
+    reaped: Arc<Reaped>,
+}
+
+impl<R: ContainerRuntime> TaskService<R> {
+    /// A service over `runtime`; `exit_signal` fires when the last
+    /// container is gone and containerd asks the shim to shut down.
+    pub async fn new(
+        runtime: R,
+        namespace: &str,
+        publisher: RemotePublisher,
+        exit_signal: Arc<ExitSignal>,
+    ) -> TaskService<R> {
+        let reaped = Arc::new(Reaped::default());
+        match monitor_subscribe(Topic::Pid).await {
+            Ok(mut sub) => {
+                let reaped = reaped.clone();
+                tokio::spawn(async move {
+                    while let Some(ev) = sub.rx.recv().await {
+                        if let Subject::Pid(pid) = ev.subject {
+                            tracing::debug!("child {pid} exited with {}", ev.exit_code);
+                            reaped.codes.lock().unwrap_or_else(|e| e.into_inner()).insert(pid, ev.exit_code);
+                            reaped.changed.notify_waiters();
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot watch child exits: {e}"),
+        }
+        TaskService {
+            runtime: Arc::new(runtime),
+            namespace: namespace.to_string(),
+            publisher: Arc::new(publisher),
+            exit_signal,
+            containers: Arc::new(Mutex::new(HashMap::new())),
+            reaped,
+        }
+    }
+
+    fn containers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Container>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        publish(&self.publisher, &self.namespace, topic, event).await;
+    }
+
+    /// Runs a blocking runtime call on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&R) -> Result<T, RuntimeError> + Send + 'static,
+    ) -> Result<T, RuntimeError> {
+        let rt = self.runtime.clone();
+        tokio::task::spawn_blocking(move || f(&rt))
+            .await
+            .unwrap_or_else(|e| Err(RuntimeError::Other(anyhow::anyhow!("runtime call failed: {e}"))))
+    }
+
+    fn check_exec(exec_id: &str) -> TtrpcResult<()> {
+        if exec_id.is_empty() {
+            Ok(())
+        } else {
+            Err(status(Code::NOT_FOUND, format!("exec process {exec_id} does not exist (exec is not supported yet)")))
+        }
+    }
+
+    fn not_found(id: &str) -> ttrpc::Error {
+        status(Code::NOT_FOUND, format!("container {id} does not exist in this shim"))
+    }
+
+    /// Watches container `id` (sandbox pid `pid`) until its init exits,
+    /// drains its output, records the exit and publishes TaskExit.
+    fn watch_exit(
+        &self,
+        id: String,
+        pid: u32,
+        copies: Arc<tokio::sync::Mutex<StdioCopies>>,
+        tx: watch::Sender<Option<Exit>>,
+    ) {
+        let rt = self.runtime.clone();
+        let reaped = self.reaped.clone();
+        let publisher = self.publisher.clone();
+        let namespace = self.namespace.clone();
+        tokio::spawn(async move {
+            let wait_id = id.clone();
+            let mut wait = tokio::task::spawn_blocking(move || rt.wait(&wait_id));
+            let pid_i32 = i32::try_from(pid).unwrap_or(0);
+            let code = tokio::select! {
+                r = &mut wait => match r {
+                    Ok(Ok(ws)) => exit_status(ws),
+                    Ok(Err(e)) => {
+                        tracing::warn!("container {id}: waiting through the sandbox failed: {e}");
+                        sandbox_death(&reaped, pid_i32).await
+                    }
+                    Err(e) => {
+                        tracing::warn!("container {id}: wait task failed: {e}");
+                        sandbox_death(&reaped, pid_i32).await
+                    }
+                },
+                code = reaped.wait(pid_i32), if pid_i32 > 0 => {
+                    // The sandbox process is gone; its answer to Wait may
+                    // still be in flight.
+                    match tokio::time::timeout(Duration::from_secs(2), &mut wait).await {
+                        Ok(Ok(Ok(ws))) => exit_status(ws),
+                        _ => {
+                            tracing::warn!("container {id}: sandbox process {pid} exited ({code}) without reporting an exit");
+                            code.clamp(0, 255) as u32
+                        }
+                    }
+                }
+            };
+            copies.lock().await.finish(OUTPUT_GRACE).await;
+            let exit = Exit { status: code, at: SystemTime::now() };
+            tracing::info!("container {id} exited with status {code}");
+            tx.send_replace(Some(exit));
+            let ev = TaskExit {
+                container_id: id.clone(),
+                id,
+                pid,
+                exit_status: code,
+                exited_at: MessageField::some(timestamp(exit.at)),
+                ..Default::default()
+            };
+            publish(&publisher, &namespace, topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev)).await;
+        });
+    }
+}
+
+/// The exit status of a container whose sandbox died without reporting.
+async fn sandbox_death(reaped: &Reaped, pid: i32) -> u32 {
+    if pid > 0 {
+        if let Ok(code) = tokio::time::timeout(Duration::from_secs(2), reaped.wait(pid)).await {
+            if code != 0 {
+                return code.clamp(0, 255) as u32;
+            }
+        }
+    }
+    KILLED_EXIT_STATUS
+}
+
+async fn publish(publisher: &RemotePublisher, namespace: &str, topic: &str, event: Box<dyn MessageDyn>) {
+    if let Err(e) = publisher.publish(ttrpc::context::Context::default(), topic, namespace, event).await {
+        tracing::warn!("publishing {topic}: {e}");
+    }
+}
+
+fn unmount(rootfs: &Path) {
+    if let Err(e) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH) {
+        tracing::warn!("unmounting {}: {e}", rootfs.display());
+    }
+}
+
+async fn mount_rootfs(
+    bundle: &Path,
+    mounts: &[containerd_shim_protos::types::mount::Mount],
+) -> TtrpcResult<Option<PathBuf>> {
+    if mounts.is_empty() {
+        return Ok(None);
+    }
+    let rootfs = bundle.join("rootfs");
+    tokio::fs::create_dir_all(&rootfs)
+        .await
+        .map_err(|e| status(Code::UNKNOWN, format!("creating {}: {e}", rootfs.display())))?;
+    for m in mounts {
+        if let Err(e) = containerd_shim::asynchronous::util::mount_rootfs(m, &rootfs).await {
+            unmount(&rootfs);
+            return Err(status(Code::UNKNOWN, format!("mounting the root file system ({}): {e}", m.type_)));
+        }
+    }
+    Ok(Some(rootfs))
+}
+
+#[async_trait]
+impl<R: ContainerRuntime> Task for TaskService<R> {
+    async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        let id = req.id.clone();
+        tracing::info!("create {id} (bundle {})", req.bundle);
+        if let Err(e) = sandbox::state::validate_id(&id) {
+            return Err(status(Code::INVALID_ARGUMENT, e.to_string()));
+        }
+        if self.containers().contains_key(&id) {
+            return Err(status(Code::ALREADY_EXISTS, format!("container {id} already exists")));
+        }
+        if req.terminal {
+            return Err(not_supported("a terminal (tty) for the container, as with ctr run -t,"));
+        }
+        if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
+            return Err(not_supported("restoring from a checkpoint"));
+        }
+        let config = match req.options.as_ref() {
+            Some(any) => RunscConfig::from_options(&any.type_url, &any.value),
+            None => Ok(RunscConfig::default()),
+        }
+        .map_err(|e| status(Code::INVALID_ARGUMENT, e.to_string()))?;
+        let bundle = PathBuf::from(&req.bundle);
+        if let Ok(json) = serde_json::to_vec(&config) {
+            if let Err(e) = tokio::fs::write(bundle.join(CONFIG_FILE), json).await {
+                return Err(status(Code::UNKNOWN, format!("writing {}: {e}", bundle.join(CONFIG_FILE).display())));
+            }
+        }
+        let rootfs = mount_rootfs(&bundle, &req.rootfs).await?;
+        let paths = StdioPaths { stdin: req.stdin.clone(), stdout: req.stdout.clone(), stderr: req.stderr.clone() };
+        let (container_stdio, mut copies) = match stdio::open(&paths) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(r) = &rootfs {
+                    unmount(r);
+                }
+                return Err(status(Code::UNKNOWN, format!("container {id}: {e}")));
+            }
+        };
+        let (cid, cbundle) = (id.clone(), bundle.clone());
+        let created = self
+            .blocking(move |rt| rt.create(CreateParams { id: &cid, bundle: &cbundle, config, stdio: container_stdio }))
+            .await;
+        let pid = match created {
+            Ok(pid) => pid,
+            Err(e) => {
+                tracing::warn!("create {id} failed: {e}");
+                copies.abort();
+                if let Some(r) = &rootfs {
+                    unmount(r);
+                }
+                return Err(runtime_error(&format!("runsc create {id}"), e));
+            }
+        };
+        let (exit, _) = watch::channel(None);
+        self.containers().insert(
+            id.clone(),
+            Container {
+                bundle: req.bundle.clone(),
+                stdio: paths,
+                pid,
+                started: false,
+                rootfs,
+                copies: Arc::new(tokio::sync::Mutex::new(copies)),
+                exit,
+            },
+        );
+        let ev = TaskCreate {
+            container_id: id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            }),
+            checkpoint: req.checkpoint.clone(),
+            pid,
+            ..Default::default()
+        };
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::CreateTaskResponse { pid, ..Default::default() })
+    }
+
+    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        Self::check_exec(&req.exec_id)?;
+        let id = req.id.clone();
+        let (pid, copies, tx) = {
+            let map = self.containers();
+            let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
+            if c.started {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} was already started")));
+            }
+            (c.pid, c.copies.clone(), c.exit.clone())
+        };
+        let sid = id.clone();
+        self.blocking(move |rt| rt.start(&sid)).await.map_err(|e| runtime_error(&format!("runsc start {id}"), e))?;
+        if let Some(c) = self.containers().get_mut(&id) {
+            c.started = true;
+        }
+        self.watch_exit(id.clone(), pid, copies, tx);
+        let ev = TaskStart { container_id: id, pid, ..Default::default() };
+        self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::StartResponse { pid, ..Default::default() })
+    }
+
+    async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
+        Self::check_exec(&req.exec_id)?;
+        let id = req.id.clone();
+        let (started, exited, copies) = {
+            let map = self.containers();
+            let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
+            let exited = *c.exit.borrow();
+            (c.started, exited, c.copies.clone())
+        };
+        if started && exited.is_none() {
+            let sid = id.clone();
+            if let Ok(s) = self.blocking(move |rt| rt.state(&sid)).await {
+                if matches!(s.status, Status::Running | Status::Paused) {
+                    return Err(status(
+                        Code::FAILED_PRECONDITION,
+                        format!("container {id} is still running: kill it before deleting it"),
+                    ));
+                }
+            }
+        }
+        let did = id.clone();
+        self.blocking(move |rt| rt.delete(&did)).await.map_err(|e| runtime_error(&format!("runsc delete {id}"), e))?;
+        copies.lock().await.abort();
+        let Some(c) = self.containers().remove(&id) else {
+            return Err(Self::not_found(&id));
+        };
+        if let Some(r) = &c.rootfs {
+            unmount(r);
+        }
+        let exit = exited.unwrap_or(Exit { status: KILLED_EXIT_STATUS, at: SystemTime::now() });
+        c.exit.send_replace(Some(exit));
+        let at = timestamp(exit.at);
+        let ev = TaskDelete {
+            container_id: id.clone(),
+            id: id.clone(),
+            pid: c.pid,
+            exit_status: exit.status,
+            exited_at: MessageField::some(at.clone()),
+            ..Default::default()
+        };
+        self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::DeleteResponse {
+            pid: c.pid,
+            exit_status: exit.status,
+            exited_at: MessageField::some(at),
+            ..Default::default()
+        })
+    }
+
+    async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        Self::check_exec(&req.exec_id)?;
+        let id = req.id.clone();
+        let (bundle, paths, pid, started, exited) = {
+            let map = self.containers();
+            let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
+            let exited = *c.exit.borrow();
+            (c.bundle.clone(), c.stdio.clone(), c.pid, c.started, exited)
+        };
+        let mut resp = api::StateResponse {
+            id: id.clone(),
+            bundle,
+            pid,
+            stdin: paths.stdin,
+            stdout: paths.stdout,
+            stderr: paths.stderr,
+            ..Default::default()
+        };
+        let st = match exited {
+            Some(exit) => {
+                resp.exit_status = exit.status;
+                resp.exited_at = MessageField::some(timestamp(exit.at));
+                api::Status::STOPPED
+            }
+            None if !started => api::Status::CREATED,
+            None => {
+                let sid = id.clone();
+                match self.blocking(move |rt| rt.state(&sid)).await {
+                    Ok(s) => match s.status {
+                        Status::Created => api::Status::CREATED,
+                        Status::Running => api::Status::RUNNING,
+                        Status::Paused => api::Status::PAUSED,
+                        // The exit is being recorded; report running until then.
+                        Status::Stopped => api::Status::RUNNING,
+                    },
+                    Err(e) => {
+                        tracing::warn!("state of {id}: {e}");
+                        api::Status::UNKNOWN
+                    }
+                }
+            }
+        };
+        resp.status = st.into();
+        Ok(resp)
+    }
+
+    async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        Self::check_exec(&req.exec_id)?;
+        let id = req.id.clone();
+        let exited = {
+            let map = self.containers();
+            let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
+            let exited = c.exit.borrow().is_some();
+            exited
+        };
+        if exited {
+            return Err(status(Code::NOT_FOUND, format!("container {id}: process already finished")));
+        }
+        let signo = i32::try_from(req.signal)
+            .map_err(|_| status(Code::INVALID_ARGUMENT, format!("invalid signal {}", req.signal)))?;
+        let all = req.all;
+        let kid = id.clone();
+        self.blocking(move |rt| rt.kill(&kid, signo, all))
+            .await
+            .map_err(|e| runtime_error(&format!("runsc kill {id}"), e))?;
+        Ok(api::Empty::new())
+    }
+
+    async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
+        Self::check_exec(&req.exec_id)?;
+        let mut rx = {
+            let c = self.containers();
+            c.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?.exit.subscribe()
+        };
+        let exit = match rx.wait_for(Option::is_some).await {
+            Ok(e) => (*e).unwrap_or(Exit { status: KILLED_EXIT_STATUS, at: SystemTime::now() }),
+            Err(_) => return Err(status(Code::NOT_FOUND, format!("container {} was deleted", req.id))),
+        };
+        Ok(api::WaitResponse {
+            exit_status: exit.status,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        let id = req.id.clone();
+        if !self.containers().contains_key(&id) {
+            return Err(Self::not_found(&id));
+        }
+        let pid_id = id.clone();
+        let pids =
+            self.blocking(move |rt| rt.pids(&pid_id)).await.map_err(|e| runtime_error(&format!("pids of {id}"), e))?;
+        Ok(api::PidsResponse {
+            processes: pids
+                .into_iter()
+                .map(|pid| containerd_shim_protos::types::task::ProcessInfo { pid, ..Default::default() })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        Self::check_exec(&req.exec_id)?;
+        let copies = {
+            let c = self.containers();
+            c.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?.copies.clone()
+        };
+        if req.stdin {
+            copies.lock().await.close_stdin();
+        }
+        Ok(api::Empty::new())
+    }
+
+    async fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {
+        let task_pid = self.containers().get(&req.id).map(|c| c.pid).unwrap_or(0);
+        Ok(api::ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: format!("containerd-shim-runsc-v1 {}", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        })
+    }
+
+    async fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        let left = self.containers().len();
+        if left == 0 {
+            tracing::info!("no containers left: shutting down");
+            self.exit_signal.signal();
+        } else {
+            tracing::info!("shutdown requested; {left} container(s) still in this shim");
+        }
+        Ok(api::Empty::new())
+    }
+
+    async fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+        if !self.containers().contains_key(&req.id) {
+            return Err(Self::not_found(&req.id));
+        }
+        Err(not_supported("task metrics (stats)"))
+    }
+
+    async fn exec(&self, _ctx: &TtrpcContext, _req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("exec"))
+    }
+
+    async fn resize_pty(&self, _ctx: &TtrpcContext, _req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("resizing a terminal"))
+    }
+
+    async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("pause"))
+    }
+
+    async fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("resume"))
+    }
+
+    async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("updating resources"))
+    }
+
+    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
+        Err(not_supported("checkpointing"))
+    }
+}
