@@ -151,10 +151,47 @@ pub fn restrict_capabilities(keep: &[Capability]) -> anyhow::Result<()> {
     check("PR_SET_NO_NEW_PRIVS", unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
 }
 
+/// What any confined runsc process needs to keep running Rust code: memory,
+/// threads, locks, signal masks, time and randomness, exit.
+pub const RUNTIME_SYSCALLS: &[i64] = &[
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_prctl,
+    libc::SYS_getpid,
+    libc::SYS_gettid,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_getrandom,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+];
+
 /// Installs a seccomp filter on every thread of this process that allows
-/// exactly `syscalls` and kills the process on anything else.
+/// [`RUNTIME_SYSCALLS`] and `syscalls`, and kills the process on anything
+/// else.
 pub fn install_seccomp(syscalls: &[i64]) -> anyhow::Result<()> {
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = syscalls.iter().map(|&nr| (nr, Vec::new())).collect();
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        RUNTIME_SYSCALLS.iter().chain(syscalls).map(|&nr| (nr, Vec::new())).collect();
     let filter = SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)
         .context("building the seccomp filter")?;
     let program: BpfProgram = filter.try_into().context("compiling the seccomp filter")?;
