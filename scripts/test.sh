@@ -19,3 +19,4 @@ cargo test --workspace --no-fail-fast
 step "benchmarks (ratios measured in this run; reported, never asserted)"
 cargo bench -q -p platforms --bench syscall -- 20000
 cargo bench -q -p gofer-9p --bench gofer
+cargo bench -q -p sandbox --bench sentry
