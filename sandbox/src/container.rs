@@ -385,7 +385,12 @@ impl Runtime {
         let id = format!("runsc-do-{}-{nonce}", std::process::id());
         let bundle = std::env::temp_dir().join(&id);
         std::fs::create_dir_all(&bundle).with_context(|| format!("creating {}", bundle.display()))?;
-        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
+        // The working directory carries over, unless the private /tmp hides it.
+        let cwd = std::env::current_dir()
+            .ok()
+            .filter(|d| !d.starts_with("/tmp"))
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "/".into());
         let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
         let config = serde_json::json!({
             "ociVersion": "1.0.2",
