@@ -240,11 +240,7 @@ fn control_main(
         }
     }
     tracee::kill_process(pid);
-    while let Ok(stop) = tracee::wait(pid) {
-        if matches!(stop, tracee::Stop::Exited(_) | tracee::Stop::Killed(_)) {
-            break;
-        }
-    }
+    tracee::reap(pid);
 }
 
 /// Signal-stack slots of an address space's stub threads. A slot's stack

@@ -99,11 +99,11 @@ impl PtraceContext {
             if tracee::exit_thread(t.tid, self.stub.syscall).is_err() {
                 // The stub is unusable; make sure it is gone, then reap.
                 tracee::kill_process(t.space.pid);
-                reap(t.tid);
+                tracee::reap(t.tid);
             }
         } else {
             // Killed with its process: collect the zombie.
-            reap(t.tid);
+            tracee::reap(t.tid);
         }
         t.space.thread_released(t.slot);
     }
@@ -177,14 +177,6 @@ fn stub_failure(tid: i32, stop: Stop) -> PlatformError {
     match stop {
         Stop::Exited(_) | Stop::Killed(_) => PlatformError::StubDied { pid: tid, why: format!("{stop:?}") },
         other => PlatformError::UnexpectedStop { tid, what: format!("{other:?}") },
-    }
-}
-
-fn reap(tid: i32) {
-    while let Ok(stop) = tracee::wait(tid) {
-        if matches!(stop, Stop::Exited(_) | Stop::Killed(_)) {
-            break;
-        }
     }
 }
 

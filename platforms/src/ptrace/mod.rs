@@ -183,11 +183,7 @@ fn master_main(
         }
     }
     tracee::kill_process(pid);
-    while let Ok(stop) = tracee::wait(pid) {
-        if matches!(stop, Stop::Exited(_) | Stop::Killed(_)) {
-            break;
-        }
-    }
+    tracee::reap(pid);
 }
 
 /// Forks the master stub from this thread and waits for it to stop.

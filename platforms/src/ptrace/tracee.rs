@@ -204,6 +204,16 @@ pub fn inject(
     Ok(result)
 }
 
+/// Waits until `tid` (killed, or about to exit) has ended, consuming its
+/// remaining stops, and reaps it.
+pub fn reap(tid: i32) {
+    while let Ok(stop) = wait(tid) {
+        if matches!(stop, Stop::Exited(_) | Stop::Killed(_)) {
+            break;
+        }
+    }
+}
+
 /// Makes stopped stub thread `tid` exit, and reaps it.
 pub fn exit_thread(tid: i32, syscall_entry: u64) -> Result<(), PlatformError> {
     let mut regs = get_regs(tid)?;
