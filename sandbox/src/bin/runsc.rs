@@ -252,14 +252,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn list(runtime: &Runtime, format: &str) -> anyhow::Result<()> {
-    let ids: Vec<String> = runtime.state.list()?.into_iter().map(|r| r.id).collect();
-    let states: Vec<_> = ids.iter().filter_map(|id| runtime.state(id).ok()).collect();
+    // One pass over the records: each row pairs a record with its state.
+    let rows: Vec<_> =
+        runtime.state.list()?.into_iter().filter_map(|r| runtime.state(&r.id).ok().map(|s| (s, r.created))).collect();
     match format {
-        "json" => println!("{}", serde_json::to_string(&states)?),
+        "json" => {
+            let states: Vec<_> = rows.iter().map(|(s, _)| s).collect();
+            println!("{}", serde_json::to_string(&states)?);
+        }
         "table" => {
             println!("{:<24} {:<8} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
-            for (s, r) in states.iter().zip(runtime.state.list()?) {
-                println!("{:<24} {:<8} {:<10} {:<40} {}", s.id, s.pid, s.status, s.bundle.display(), r.created);
+            for (s, created) in &rows {
+                println!("{:<24} {:<8} {:<10} {:<40} {}", s.id, s.pid, s.status, s.bundle.display(), created);
             }
         }
         other => anyhow::bail!("invalid format {other:?} (table or json)"),
