@@ -27,6 +27,10 @@ pub enum Build {
 /// Compiles `tests/guests/<name>.c` (once per build kind) and returns the
 /// binary's bytes.
 pub fn guest(name: &str, build: Build) -> Vec<u8> {
+    // One compiler run at a time in this process: two tests asking for the
+    // same guest must not both build it.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.c"));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests");
     std::fs::create_dir_all(&dir).expect("guest output directory");
@@ -36,7 +40,8 @@ pub fn guest(name: &str, build: Build) -> Vec<u8> {
         _ => false,
     };
     if !fresh {
-        // Build to a unique name, then rename: tests run in parallel.
+        // Build to a name unique to this process, then rename: other test
+        // binaries may build the same guest at the same time.
         let tmp = dir.join(format!("{name}-{build:?}.{}.tmp", std::process::id()));
         let (cc, flags): (&str, &[&str]) = match build {
             Build::Static => ("gcc", &["-static", "-O1"]),
