@@ -43,7 +43,7 @@ fn serve(tag: &str, read_only: bool) -> Served {
 }
 
 fn ctx(mm: &MM) -> IoCtx<'_> {
-    IoCtx { mm: Some(mm), interrupted: &|| false, nonblock: false }
+    IoCtx { mm: Some(mm), interrupted: &|| false, nonblock: false, waker: None }
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub mod fd_table;
 pub mod signals;
 mod task;
 pub mod thread_group;
+pub mod waiter;
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
@@ -217,7 +218,7 @@ impl RootFs<'_> {
         let size = d.inode().stat().size as usize;
         let f = File::open(d, flags::O_RDONLY)?;
         let mut buf = vec![0u8; size];
-        let ctx = crate::vfs::IoCtx { nonblock: true, mm: None, interrupted: &|| false };
+        let ctx = crate::vfs::IoCtx::internal();
         let n = f.ops().read(&ctx, 0, &mut buf)?;
         buf.truncate(n);
         Ok(buf)
@@ -338,7 +339,7 @@ impl Kernel {
         let file = File::open(exe.clone(), flags::O_RDONLY).map_err(exec_err)?;
         let mappable = file.ops().mappable().ok_or(Errno::ENOEXEC).map_err(exec_err)?;
         let read = |off: u64, buf: &mut [u8]| -> Result<(), Errno> {
-            let ctx = crate::vfs::IoCtx { nonblock: true, mm: None, interrupted: &|| false };
+            let ctx = crate::vfs::IoCtx::internal();
             let n = file.ops().read(&ctx, off, buf)?;
             if n != buf.len() {
                 return Err(Errno::ENOEXEC);

@@ -99,12 +99,12 @@ impl Task {
     pub fn io<R>(&self, f: impl FnOnce(&IoCtx) -> R) -> R {
         let tg = self.tg.clone();
         let interrupted = move || tg.exiting().is_some();
-        f(&IoCtx { nonblock: false, mm: Some(&self.mm), interrupted: &interrupted })
+        f(&IoCtx { nonblock: false, mm: Some(&self.mm), interrupted: &interrupted, waker: Some(&self.waker) })
     }
 
     /// Sleeps until `deadline`; `EINTR` if the task is interrupted first.
     pub fn sleep_until(&self, deadline: std::time::Instant) -> Result<(), Errno> {
-        if self.interrupted() || self.waker.sleep_until(deadline) {
+        if self.interrupted() || self.waker.sleep_until(Some(deadline)) {
             return Err(Errno::EINTR);
         }
         Ok(())

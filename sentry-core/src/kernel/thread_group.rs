@@ -2,41 +2,13 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
+pub use super::waiter::Waker;
+
 use platforms::Interrupter;
 
 use super::signals::SigAction;
 use super::ExitStatus;
 use crate::mm::lock;
-
-/// Wakes a task blocked in the Sentry.
-#[derive(Default)]
-pub struct Waker {
-    kicked: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Waker {
-    /// Wakes the task (and makes its next wait return at once).
-    pub fn kick(&self) {
-        *lock(&self.kicked) = true;
-        self.cv.notify_all();
-    }
-
-    /// Sleeps until `deadline` or a kick; true if kicked.
-    pub fn sleep_until(&self, deadline: std::time::Instant) -> bool {
-        let mut k = lock(&self.kicked);
-        loop {
-            if *k {
-                return true;
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            k = self.cv.wait_timeout(k, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
-    }
-}
 
 /// What other threads need to reach a task.
 pub struct TaskRef {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::errno::{Errno, SysResult};
+use crate::kernel::waiter::{events, wait_until, Blocker, WaitQueue, Waker};
 use crate::mm::{lock, Mappable, MM};
 
 pub use path::{FsContext, LookupFlags};
@@ -191,6 +192,44 @@ pub struct IoCtx<'a> {
     /// Whether the calling task has been asked to stop what it is doing
     /// (a signal or exit): blocking operations return `EINTR` when it is.
     pub interrupted: &'a dyn Fn() -> bool,
+    /// The calling task's waker; `None` outside a task (nothing blocks).
+    pub waker: Option<&'a Arc<Waker>>,
+}
+
+impl<'a> IoCtx<'a> {
+    /// A context for the Sentry's own I/O: never blocks, no application
+    /// memory.
+    pub fn internal() -> IoCtx<'static> {
+        IoCtx { nonblock: true, mm: None, interrupted: &|| false, waker: None }
+    }
+
+    /// Runs `attempt` until it returns something other than `EAGAIN`,
+    /// sleeping on `queues` (for `mask` events) in between. Non-blocking
+    /// contexts try once. Interruption gives `ERESTARTSYS`.
+    pub fn block<T>(
+        &self,
+        queues: &[&WaitQueue],
+        mask: u32,
+        attempt: impl FnMut() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        self.block_until(queues, mask, None, attempt)
+    }
+
+    /// [`block`](IoCtx::block) with a deadline (`ETIMEDOUT` after it).
+    pub fn block_until<T>(
+        &self,
+        queues: &[&WaitQueue],
+        mask: u32,
+        deadline: Option<std::time::Instant>,
+        mut attempt: impl FnMut() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        match self.waker {
+            Some(waker) if !self.nonblock => {
+                wait_until(Blocker { waker, interrupted: self.interrupted }, queues, mask, deadline, attempt)
+            }
+            _ => attempt(),
+        }
+    }
 }
 
 /// What an open file does.
@@ -218,6 +257,19 @@ pub trait FileOps: Send + Sync {
 
     /// The object `mmap` maps, if the file can be mapped.
     fn mappable(&self) -> Option<Arc<dyn Mappable>> {
+        None
+    }
+
+    /// The `poll` events among `mask` that are ready now. Files that never
+    /// block (regular files, most devices) are always readable and
+    /// writable.
+    fn readiness(&self, mask: u32) -> u32 {
+        mask & (events::READABLE | events::WRITABLE)
+    }
+
+    /// The queue notified when the file's readiness changes; `None` for
+    /// files whose readiness never changes.
+    fn wait_queue(&self) -> Option<&WaitQueue> {
         None
     }
 }
