@@ -121,6 +121,31 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// Atomically updates the aligned u32 at `offset`: `f(old)` gives the
+    /// new value, or `None` to leave it. Returns the old value. This is how
+    /// the Sentry performs futex operations on memory applications share
+    /// with it, concurrently with their own atomic instructions.
+    pub fn atomic_update_u32(&self, offset: u64, mut f: impl FnMut(u32) -> Option<u32>) -> Result<u32, PlatformError> {
+        self.check(offset, 4)?;
+        if offset % 4 != 0 {
+            return Err(PlatformError::InvalidRange { addr: offset, len: 4, why: "unaligned atomic" });
+        }
+        // SAFETY: the 4 aligned bytes are inside our mapping, which lives as
+        // long as `self`; all concurrent accesses by the Sentry to them go
+        // through atomics or byte copies (whose races are the application's
+        // shared-memory semantics), and the application's own accesses are
+        // from other processes mapping the same file.
+        let cell = unsafe { std::sync::atomic::AtomicU32::from_ptr(self.mapping.ptr().add(offset as usize).cast()) };
+        let mut old = cell.load(Ordering::SeqCst);
+        loop {
+            let Some(new) = f(old) else { return Ok(old) };
+            match cell.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(old),
+                Err(cur) => old = cur,
+            }
+        }
+    }
+
     /// Fills `[offset, offset+len)` with zeros.
     pub fn zero(&self, offset: u64, len: u64) -> Result<(), PlatformError> {
         self.check(offset, len)?;

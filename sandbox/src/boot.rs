@@ -63,6 +63,12 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
 /// the platform and every needed host descriptor exist, before running any
 /// application code.
 pub fn confine_sentry() -> anyhow::Result<()> {
+    // glibc's malloc counts CPUs (opening /sys/devices/system/cpu/online)
+    // the first time a thread needs a new arena; fix the arena limit now,
+    // while files can still be opened, so it never asks.
+    let arenas = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) * 8;
+    // SAFETY: mallopt only sets a malloc tunable.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas as i32) };
     confine::unshare_namespaces()?;
     confine::pivot_into_empty_root().context("pivoting into an empty root")?;
     confine::restrict_capabilities(&[])?;

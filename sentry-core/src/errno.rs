@@ -190,6 +190,12 @@ impl Errno {
         (-(self.0 as i64)) as u64
     }
 
+    /// The error in a system call's `rax` result, if it is one (`-4095..-1`).
+    pub fn from_rax(rax: u64) -> Option<Errno> {
+        let v = rax as i64;
+        (-4095..0).contains(&v).then(|| Errno(-v as i32))
+    }
+
     /// Whether this is one of the Sentry-internal restart codes.
     pub fn is_restart(self) -> bool {
         matches!(self.0, 512..=516)

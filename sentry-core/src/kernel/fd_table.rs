@@ -17,6 +17,7 @@ pub struct FdEntry {
 }
 
 /// Descriptor number → open file.
+#[derive(Clone)]
 pub struct FdTable {
     fds: BTreeMap<i32, FdEntry>,
 }

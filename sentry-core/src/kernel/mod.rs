@@ -27,6 +27,9 @@
 //! and inode locks are never held together by a handler.
 
 pub mod fd_table;
+pub mod fork;
+pub mod futex;
+pub mod pids;
 pub mod signals;
 mod task;
 pub mod thread_group;
@@ -34,8 +37,7 @@ pub mod waiter;
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use platforms::{MemoryFile, Platform};
@@ -51,8 +53,12 @@ use crate::vfs::{flags, Creds, Dentry, File, FileType, FsContext, Inode, LookupF
 use crate::SentryError;
 
 pub use fd_table::FdTable;
-pub use task::{Credentials, Task};
-pub use thread_group::ThreadGroup;
+pub use fork::CloneArgs;
+pub use task::{Credentials, Task, VforkDone};
+pub use thread_group::{TaskShared, ThreadGroup};
+
+use signals::{code, sa, SigInfo};
+use task::TaskInit;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +117,13 @@ pub(crate) struct KernelInner {
     pub domainname: String,
     pub strace: bool,
     pub boot: Instant,
-    next_tid: AtomicI32,
+    /// CPUs the sandbox reports (those the Sentry may run on), counted at
+    /// start-up: later the Sentry may not read the host's cgroup files.
+    pub ncpus: usize,
+    pub(crate) pids: Mutex<pids::PidTable>,
+    pub(crate) futexes: futex::Futexes,
+    /// The sandbox's init (PID 1): orphans are reparented to it.
+    init: Mutex<Weak<ThreadGroup>>,
     enosys_logged: Mutex<HashSet<u64>>,
 }
 
@@ -138,6 +150,7 @@ pub struct ProcessSpec {
 
 /// A running process started by [`Kernel::spawn_init`].
 pub struct TaskHandle {
+    kernel: Kernel,
     tg: Arc<ThreadGroup>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -157,11 +170,14 @@ impl TaskHandle {
         st
     }
 
-    /// Kills the process with `signal`'s default fatal action (signal
-    /// delivery to handlers comes later; this is what `kill -9` needs).
+    /// Sends `signal` to the process from outside the sandbox (`runsc
+    /// kill`). As for any PID 1, only signals it handles, SIGKILL and
+    /// SIGSTOP reach the container's init.
     pub fn kill(&self, signal: i32) {
-        let core_dumped = false;
-        self.tg.terminate(ExitStatus::Signaled { signal, core_dumped });
+        if !(1..=signals::NSIG as i32).contains(&signal) {
+            return;
+        }
+        self.kernel.send_group_signal(&self.tg, signals::info_from(signal, code::SI_USER, 0, 0));
     }
 }
 
@@ -249,7 +265,10 @@ impl Kernel {
                 domainname: config.domainname,
                 strace: config.strace,
                 boot: Instant::now(),
-                next_tid: AtomicI32::new(1),
+                ncpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+                pids: Mutex::new(pids::PidTable::default()),
+                futexes: futex::Futexes::default(),
+                init: Mutex::new(Weak::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
             }),
         };
@@ -286,8 +305,9 @@ impl Kernel {
         &self.inner.platform
     }
 
-    pub(crate) fn alloc_tid(&self) -> i32 {
-        self.inner.next_tid.fetch_add(1, Ordering::Relaxed)
+    /// The PID table.
+    pub(crate) fn pids(&self) -> MutexGuard<'_, pids::PidTable> {
+        lock(&self.inner.pids)
     }
 
     /// Whether an unimplemented system call should be logged (once each).
@@ -373,25 +393,202 @@ impl Kernel {
             let f = Arc::new(File::new(None, inode, Box::new(HostFile(host)), fl));
             fds.insert_at(i as i32, f, false, fd_table::DEFAULT_NOFILE).map_err(SentryError::Fs)?;
         }
-        let tid = self.alloc_tid();
+        let tid = self.pids().alloc().map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
         let tg = ThreadGroup::new(tid, 0);
+        tg.uid.store(spec.uid as i32, std::sync::atomic::Ordering::Relaxed);
+        if tid == 1 {
+            *lock(&self.inner.init) = Arc::downgrade(&tg);
+        }
         let fsctx = FsContext { root, cwd, umask: 0o022 };
-        let creds = Credentials::new(spec.uid, spec.gid);
-        let kernel = self.clone();
-        let waker = Arc::new(thread_group::Waker::default());
-        tg.add_task(thread_group::TaskRef { tid, waker: waker.clone(), interrupter: None });
-        let tg2 = tg.clone();
-        let entry = image.entry;
+        let shared = TaskShared::new(tid, 0);
         // The name is the last component of the executable's path.
         let comm: Vec<u8> = path.rsplit('/').next().unwrap_or("").bytes().take(15).collect();
-        let thread = std::thread::Builder::new()
-            .name(format!("task-{tid}"))
-            .spawn(move || {
-                let mut task = Task::new(kernel, tid, tg2, mm, fds, fsctx, creds, waker, entry, sp);
-                task.comm = comm;
-                task.run();
+        *lock(&shared.comm) = comm.clone();
+        let init = TaskInit {
+            tid,
+            tg: tg.clone(),
+            shared,
+            mm,
+            fds: Arc::new(Mutex::new(fds)),
+            fs: Arc::new(Mutex::new(fsctx)),
+            creds: Credentials::new(spec.uid, spec.gid),
+            cpu: platforms::CpuState::new(image.entry, sp),
+        };
+        let thread = self
+            .start_task(init, move |t| {
+                t.comm = comm;
+                t.exe = Some(exe);
             })
-            .map_err(SentryError::Io)?;
-        Ok(TaskHandle { tg, thread: Mutex::new(Some(thread)) })
+            .map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
+        Ok(TaskHandle { kernel: self.clone(), tg, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Registers a new task and starts its host thread; `setup` runs on
+    /// that thread before the task does.
+    pub(crate) fn start_task(
+        &self,
+        init: TaskInit,
+        setup: impl FnOnce(&mut Task) + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<()>, Errno> {
+        let (tid, tg, shared) = (init.tid, init.tg.clone(), init.shared.clone());
+        self.pids().insert_task(shared.clone(), tg.clone());
+        tg.add_task(shared);
+        let kernel = self.clone();
+        let spawned =
+            std::thread::Builder::new().name(format!("task-{tid}")).stack_size(TASK_STACK_SIZE).spawn(move || {
+                let mut task = Task::new(kernel, init);
+                setup(&mut task);
+                task.run();
+            });
+        spawned.map_err(|e| {
+            tracing::warn!(tid, error = %e, "cannot start a host thread for a task");
+            self.pids().remove_task(tid);
+            if tg.task_exited(tid, ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false }) {
+                self.pids().remove_group(tg.tgid);
+            }
+            Errno::EAGAIN
+        })
+    }
+
+    /// The sandbox's init, if it is alive.
+    pub fn init(&self) -> Option<Arc<ThreadGroup>> {
+        lock(&self.inner.init).upgrade()
+    }
+
+    /// Sends a process-directed signal, applying what Linux does at send
+    /// time: SIGKILL ends the group at once, SIGCONT continues it and
+    /// discards pending stops, a stop discards pending SIGCONT, signals the
+    /// group ignores are dropped, and init drops what it does not handle.
+    pub fn send_group_signal(&self, tg: &Arc<ThreadGroup>, si: SigInfo) {
+        let sig = si.signo();
+        if !self.prepare_signal(tg, sig) {
+            return;
+        }
+        tg.queue_signal(si);
+    }
+
+    /// Sends a thread-directed signal (`tgkill`, `tkill`).
+    pub fn send_thread_signal(&self, tg: &Arc<ThreadGroup>, t: &Arc<TaskShared>, si: SigInfo) {
+        if !self.prepare_signal(tg, si.signo()) {
+            return;
+        }
+        if lock(&t.pending).enqueue(si) {
+            t.wake();
+        }
+    }
+
+    /// Send-time effects of `sig` on `tg`; false if the signal is dropped.
+    fn prepare_signal(&self, tg: &Arc<ThreadGroup>, sig: i32) -> bool {
+        use signals::{bit, default_action, DefaultAction, SIG_DFL, SIG_IGN, STOP_SIGNALS};
+        if tg.exiting().is_some() {
+            return false;
+        }
+        let act = lock(&tg.sigactions)[(sig - 1) as usize];
+        let is_init = self.init().is_some_and(|i| Arc::ptr_eq(&i, tg));
+        if is_init && act.handler == SIG_DFL && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            return false;
+        }
+        if sig == libc::SIGKILL {
+            tg.terminate(ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false });
+            return false;
+        }
+        if sig == libc::SIGCONT {
+            lock(&tg.pending).discard(STOP_SIGNALS);
+            for t in tg.tasks() {
+                lock(&t.pending).discard(STOP_SIGNALS);
+            }
+            if tg.resume() {
+                if let Some(parent) = tg.parent() {
+                    let nocldstop =
+                        lock(&parent.sigactions)[(libc::SIGCHLD - 1) as usize].flags & sa::SA_NOCLDSTOP != 0;
+                    if !nocldstop {
+                        let uid = tg.uid.load(std::sync::atomic::Ordering::Relaxed) as u32;
+                        let si = signals::info_child(libc::SIGCHLD, code::CLD_CONTINUED, tg.tgid, uid, libc::SIGCONT);
+                        self.send_group_signal(&parent, si);
+                    }
+                    parent.child_events.notify(waiter::events::ALL);
+                }
+            }
+        } else if STOP_SIGNALS & bit(sig) != 0 {
+            lock(&tg.pending).discard(bit(libc::SIGCONT));
+            for t in tg.tasks() {
+                lock(&t.pending).discard(bit(libc::SIGCONT));
+            }
+        }
+        let ignored = act.handler == SIG_IGN
+            || (act.handler == SIG_DFL
+                && matches!(default_action(sig), DefaultAction::Ignore | DefaultAction::Continue));
+        let blocked = tg.tasks().iter().all(|t| t.mask() & bit(sig) != 0);
+        !ignored || blocked
+    }
+
+    /// A task has ended; if it was its group's last, the group becomes a
+    /// zombie: its children go to init, its parent hears of it.
+    pub(crate) fn task_exited(&self, task: &mut Task, status: ExitStatus) {
+        let tg = task.tg.clone();
+        self.pids().remove_task(task.tid);
+        if !tg.task_exited(task.tid, status) {
+            return;
+        }
+        let status = tg.zombie_status().unwrap_or(status);
+        let init = self.init();
+        let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));
+        if is_init {
+            // The PID namespace ends with its init.
+            for g in self.pids().groups() {
+                if !Arc::ptr_eq(&g, &tg) {
+                    g.terminate(ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false });
+                }
+            }
+        }
+        for child in tg.take_children() {
+            match init.as_ref().filter(|_| !is_init) {
+                Some(init) => {
+                    ThreadGroup::reparent_child(&child, init);
+                    if child.zombie_status().is_some() {
+                        self.notify_parent_of_exit(&child, init);
+                    }
+                }
+                None => {
+                    child.terminate(ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false });
+                }
+            }
+        }
+        match tg.parent() {
+            Some(parent) => {
+                let _ = status;
+                self.notify_parent_of_exit(&tg, &parent);
+            }
+            // Nobody will wait for it.
+            None if !is_init && tg.reap() => self.pids().remove_group(tg.tgid),
+            None => {}
+        }
+    }
+
+    /// Sends a zombie's exit signal to its parent, reaping it at once if
+    /// the parent does not want zombies (SIGCHLD ignored or SA_NOCLDWAIT).
+    fn notify_parent_of_exit(&self, child: &Arc<ThreadGroup>, parent: &Arc<ThreadGroup>) {
+        let Some(status) = child.zombie_status() else { return };
+        let act = lock(&parent.sigactions)[(libc::SIGCHLD - 1) as usize];
+        let autoreap = child.exit_signal == libc::SIGCHLD
+            && (act.handler == signals::SIG_IGN || act.flags & sa::SA_NOCLDWAIT != 0);
+        if child.exit_signal > 0 && child.exit_signal <= signals::NSIG as i32 {
+            let (code, st) = match status {
+                ExitStatus::Exited(c) => (code::CLD_EXITED, c),
+                ExitStatus::Signaled { signal, core_dumped: true } => (code::CLD_DUMPED, signal),
+                ExitStatus::Signaled { signal, .. } => (code::CLD_KILLED, signal),
+            };
+            let uid = child.uid.load(std::sync::atomic::Ordering::Relaxed) as u32;
+            self.send_group_signal(parent, signals::info_child(child.exit_signal, code, child.tgid, uid, st));
+        }
+        if autoreap && child.reap() {
+            parent.remove_child(child.tgid);
+            self.pids().remove_group(child.tgid);
+        }
+        parent.child_events.notify(waiter::events::ALL);
     }
 }
+
+/// Host stack size of a task thread (the Sentry's own recursion is
+/// shallow).
+const TASK_STACK_SIZE: usize = 1 << 20;

@@ -125,6 +125,21 @@ impl MM {
         self.copy_out(addr, &v.to_le_bytes())
     }
 
+    /// Atomically updates the aligned u32 at `addr` (writable memory):
+    /// `f(old)` gives the new value or `None` to leave it; returns the old
+    /// value. `EFAULT` for bad or unaligned addresses.
+    pub fn atomic_update_u32(&self, addr: u64, mut f: impl FnMut(u32) -> Option<u32>) -> Result<u32, Errno> {
+        if addr % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut old = 0;
+        self.for_each_page(addr, 4, Perms::RW, false, |p, off, _| {
+            old = p.memory_file().atomic_update_u32(p.offset() + off as u64, &mut f).map_err(|_| Errno::EFAULT)?;
+            Ok(())
+        })?;
+        Ok(old)
+    }
+
     /// Reads an array of `count` iovecs at `addr`, validating counts as
     /// Linux does (`EINVAL` for too many or an overflowing total) and
     /// clamping the total to [`MAX_RW_COUNT`].

@@ -304,6 +304,55 @@ impl MM {
         lock(&self.state).ptes.len()
     }
 
+    /// For a shared mapping at `addr`: the identity of the mapped object
+    /// and the offset in it (futex keys).
+    pub fn shared_object_at(&self, addr: u64) -> Option<(usize, u64)> {
+        let s = lock(&self.state);
+        let v = s.find(addr)?;
+        let obj = v.backing.as_ref().filter(|_| v.shared)?;
+        Some((Arc::as_ptr(obj) as *const u8 as usize, v.object_offset(addr)))
+    }
+
+    /// A copy of this MM for a child process (`fork`): the same mappings;
+    /// private pages shared copy-on-write (write-protected in both from
+    /// now on), shared mappings sharing their objects.
+    pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MM, Errno> {
+        let mut s = lock(&self.state);
+        // Write-protect the parent's private pages: the next write copies.
+        let private_rw: Vec<Vma> = s.vmas.values().filter(|v| !v.shared && v.perms.write).cloned().collect();
+        for vma in &private_rw {
+            let mut runs: Vec<(u64, u64)> = Vec::new();
+            for (&a, pte) in s.ptes.range_mut(vma.start..vma.end) {
+                if let Some(p) = pte.mapped.filter(|p| p.write) {
+                    pte.mapped = Some(Perms { write: false, ..p });
+                    match runs.last_mut() {
+                        Some((ra, rl)) if *ra + *rl == a => *rl += PAGE_SIZE,
+                        _ => runs.push((a, PAGE_SIZE)),
+                    }
+                }
+            }
+            let ro = Perms { write: false, ..vma.perms };
+            for (a, l) in runs {
+                self.space.protect(a, l, ro).map_err(Errno::from)?;
+            }
+        }
+        let ptes =
+            s.ptes.iter().map(|(&a, p)| (a, Pte { page: p.page.clone(), owned: p.owned, mapped: None })).collect();
+        Ok(MM {
+            space,
+            mf: self.mf.clone(),
+            min_addr: self.min_addr,
+            max_addr: self.max_addr,
+            state: Mutex::new(MmState {
+                vmas: s.vmas.clone(),
+                ptes,
+                brk_start: s.brk_start,
+                brk: s.brk,
+                mmap_top: s.mmap_top,
+            }),
+        })
+    }
+
     /// `mmap`: creates a mapping and returns its address.
     pub fn mmap(&self, o: MmapOpts) -> Result<u64, Errno> {
         if o.len == 0 {

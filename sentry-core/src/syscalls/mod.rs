@@ -7,18 +7,20 @@
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
 //!
-//! Restart semantics live here, not in handlers: a handler returning one of
-//! the `ERESTART*` codes has its call restarted (no signal handler can have
-//! interrupted it yet, since handlers are not delivered) unless the task is
-//! exiting.
+//! Restart semantics are not handlers' business: a handler interrupted by a
+//! signal returns one of the `ERESTART*` codes, and the signal delivery that
+//! runs before the task returns to the application turns it into `EINTR` or
+//! a restart of the call.
 
 pub mod file;
 pub mod fs;
+pub mod futex;
 pub mod misc;
 pub mod mm;
 pub mod process;
 pub mod signal;
 pub mod time;
+pub mod wait;
 
 use std::sync::{Arc, OnceLock};
 
@@ -70,6 +72,8 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(signal::HANDLERS)
             .chain(time::HANDLERS)
             .chain(misc::HANDLERS)
+            .chain(futex::HANDLERS)
+            .chain(wait::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }
@@ -101,18 +105,31 @@ pub fn dispatch(task: &mut Task) {
                 task.tid, name, a[0], a[1], a[2], a[3], a[4], a[5], e),
         }
     }
+    if result == Err(Errno::EPIPE) && raises_sigpipe(nr as i64, &args) {
+        let si = crate::kernel::signals::info_from(libc::SIGPIPE, 0, task.tg.tgid, task.creds.uid);
+        let (tg, shared) = (task.tg.clone(), task.shared.clone());
+        task.kernel.send_thread_signal(&tg, &shared, si);
+    }
     match result {
         Ok(v) => task.cpu.regs.rax = v,
-        Err(e) if e.is_restart() => {
-            if e == Errno::ERESTART_RESTARTBLOCK || task.interrupted() {
-                task.cpu.regs.rax = Errno::EINTR.to_rax();
-            } else {
-                // Re-execute the `syscall` instruction.
-                task.cpu.regs.rax = nr;
-                task.cpu.regs.rip -= 2;
-            }
-        }
+        // Left in rax for the signal delivery that follows to settle:
+        // EINTR or a restart (see `kernel::task`).
         Err(e) => task.cpu.regs.rax = e.to_rax(),
+    }
+}
+
+/// `MSG_NOSIGNAL`.
+const MSG_NOSIGNAL: u64 = 0x4000;
+
+/// Whether `EPIPE` from system call `nr` comes with SIGPIPE (writes to a
+/// pipe or socket whose reader is gone, unless `MSG_NOSIGNAL`).
+fn raises_sigpipe(nr: i64, args: &Args) -> bool {
+    match nr {
+        libc::SYS_write | libc::SYS_writev | libc::SYS_pwrite64 | libc::SYS_pwritev | libc::SYS_pwritev2 => true,
+        libc::SYS_sendfile | libc::SYS_splice | libc::SYS_vmsplice | libc::SYS_tee => true,
+        libc::SYS_sendto => args.u64(3) & MSG_NOSIGNAL == 0,
+        libc::SYS_sendmsg | libc::SYS_sendmmsg => args.u64(2) & MSG_NOSIGNAL == 0,
+        _ => false,
     }
 }
 
@@ -188,6 +205,8 @@ mod tests {
             signal::HANDLERS,
             time::HANDLERS,
             misc::HANDLERS,
+            futex::HANDLERS,
+            wait::HANDLERS,
         ]
         .iter()
         .flat_map(|h| h.iter().map(|(nr, _)| *nr))

@@ -4,7 +4,10 @@ use super::{Args, Handler};
 use crate::arch;
 use crate::errno::{Errno, SysResult};
 use crate::kernel::thread_group::{RLIM_INFINITY, RLIM_NLIMITS};
-use crate::kernel::{ExitStatus, Task};
+use std::sync::Arc;
+
+use crate::kernel::fork::flags::{CLONE_VFORK, CLONE_VM};
+use crate::kernel::{CloneArgs, ExitStatus, Task, ThreadGroup};
 use crate::mm::lock;
 
 pub(super) const HANDLERS: &[(i64, Handler)] = &[
@@ -22,7 +25,12 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_getgroups, sys_getgroups),
     (libc::SYS_getpgrp, sys_getpgrp),
     (libc::SYS_getpgid, sys_getpgid),
-    (libc::SYS_getsid, sys_getpgid),
+    (libc::SYS_getsid, sys_getsid),
+    (libc::SYS_setpgid, sys_setpgid),
+    (libc::SYS_setsid, sys_setsid),
+    (libc::SYS_clone, sys_clone),
+    (libc::SYS_fork, sys_fork),
+    (libc::SYS_vfork, sys_vfork),
     (libc::SYS_set_tid_address, sys_set_tid_address),
     (libc::SYS_set_robust_list, sys_set_robust_list),
     (libc::SYS_get_robust_list, sys_get_robust_list),
@@ -64,15 +72,23 @@ fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
 
 fn sys_exit(t: &mut Task, a: &Args) -> SysResult {
     let code = a.i32(0) & 0xff;
-    if t.clear_child_tid != 0 {
-        // Best effort, as Linux: the futex wake comes with futexes.
-        let _ = t.mm.write_u32(t.clear_child_tid, 0);
-    }
-    if t.tg.task_count() <= 1 {
-        t.tg.terminate(ExitStatus::Exited(code));
-    }
     t.exit_code = Some(code);
     Ok(0)
+}
+
+fn sys_clone(t: &mut Task, a: &Args) -> SysResult {
+    // x86-64 order: flags, stack, parent_tid, child_tid, tls.
+    let args = CloneArgs { flags: a.u64(0), stack: a.u64(1), parent_tid: a.u64(2), child_tid: a.u64(3), tls: a.u64(4) };
+    t.clone_task(args).map(|tid| tid as u64)
+}
+
+fn sys_fork(t: &mut Task, _a: &Args) -> SysResult {
+    t.clone_task(CloneArgs { flags: libc::SIGCHLD as u64, ..Default::default() }).map(|tid| tid as u64)
+}
+
+fn sys_vfork(t: &mut Task, _a: &Args) -> SysResult {
+    let flags = CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64;
+    t.clone_task(CloneArgs { flags, ..Default::default() }).map(|tid| tid as u64)
 }
 
 fn sys_exit_group(t: &mut Task, a: &Args) -> SysResult {
@@ -85,7 +101,7 @@ fn sys_getpid(t: &mut Task, _a: &Args) -> SysResult {
 }
 
 fn sys_getppid(t: &mut Task, _a: &Args) -> SysResult {
-    Ok(t.tg.ppid as u64)
+    Ok(t.tg.ppid() as u64)
 }
 
 fn sys_gettid(t: &mut Task, _a: &Args) -> SysResult {
@@ -140,17 +156,62 @@ fn sys_getgroups(t: &mut Task, a: &Args) -> SysResult {
     Ok(groups.len() as u64)
 }
 
-/// The container's init leads its own session and process group.
 fn sys_getpgrp(t: &mut Task, _a: &Args) -> SysResult {
-    Ok(t.tg.tgid as u64)
+    Ok(t.tg.pgid() as u64)
+}
+
+/// The group `pid` names (0: the caller's).
+fn group_of(t: &Task, pid: i32) -> Result<Arc<ThreadGroup>, Errno> {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid == 0 || pid == t.tg.tgid {
+        return Ok(t.tg.clone());
+    }
+    t.kernel.pids().group(pid).ok_or(Errno::ESRCH)
 }
 
 fn sys_getpgid(t: &mut Task, a: &Args) -> SysResult {
-    let pid = a.i32(0);
-    if pid != 0 && pid != t.tg.tgid {
+    Ok(group_of(t, a.i32(0))?.pgid() as u64)
+}
+
+fn sys_getsid(t: &mut Task, a: &Args) -> SysResult {
+    Ok(group_of(t, a.i32(0))?.sid() as u64)
+}
+
+fn sys_setpgid(t: &mut Task, a: &Args) -> SysResult {
+    let pid = if a.i32(0) == 0 { t.tg.tgid } else { a.i32(0) };
+    let pgid = if a.i32(1) == 0 { pid } else { a.i32(1) };
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = group_of(t, pid)?;
+    let is_child = target.parent().is_some_and(|p| Arc::ptr_eq(&p, &t.tg));
+    if !Arc::ptr_eq(&target, &t.tg) && !is_child {
         return Err(Errno::ESRCH);
     }
-    Ok(t.tg.tgid as u64)
+    if target.sid() == target.tgid || target.sid() != t.tg.sid() {
+        return Err(Errno::EPERM);
+    }
+    if pgid != target.tgid {
+        // The group must exist in the caller's session.
+        let exists = t.kernel.pids().groups().iter().any(|g| g.pgid() == pgid && g.sid() == t.tg.sid());
+        if !exists {
+            return Err(Errno::EPERM);
+        }
+    }
+    target.set_pgid(pgid);
+    Ok(0)
+}
+
+fn sys_setsid(t: &mut Task, _a: &Args) -> SysResult {
+    let me = t.tg.tgid;
+    let leads_a_group = t.kernel.pids().groups().iter().any(|g| g.pgid() == me);
+    if leads_a_group {
+        return Err(Errno::EPERM);
+    }
+    t.tg.set_sid();
+    Ok(me as u64)
 }
 
 fn sys_set_tid_address(t: &mut Task, a: &Args) -> SysResult {
@@ -269,7 +330,7 @@ fn sys_sched_getaffinity(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let size = a.u64(1) as usize;
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = t.kernel.inner.ncpus;
     let need = ncpu.div_ceil(64) * 8;
     if size < need || size % 8 != 0 {
         return Err(Errno::EINVAL);

@@ -113,6 +113,12 @@ fn sys_time(t: &mut Task, a: &Args) -> SysResult {
     Ok(sec as u64)
 }
 
+/// `CLOCK_MONOTONIC` now, as the application reads it.
+pub fn monotonic_now() -> Duration {
+    let (sec, nsec) = read_clock(libc::CLOCK_MONOTONIC).unwrap_or((0, 0));
+    Duration::new(sec.max(0) as u64, nsec.clamp(0, 999_999_999) as u32)
+}
+
 /// Sleeps for `d`; on interruption writes the remaining time to `rem`.
 fn sleep(t: &Task, d: Duration, rem: u64) -> SysResult {
     let start = Instant::now();
