@@ -295,12 +295,13 @@ impl Kernel {
     }
 
     /// Resolves the program to run: `argv[0]` if it has a `/`, else the
-    /// first match in `PATH`.
-    fn find_executable(&self, spec: &ProcessSpec, cwd: &Arc<Dentry>) -> Result<(String, Arc<Dentry>), Errno> {
+    /// first regular file of that name in `PATH`. Returns the path to
+    /// execute; [`loader::load_program`] checks the file itself.
+    fn find_executable(&self, spec: &ProcessSpec, cwd: &Arc<Dentry>) -> Result<String, Errno> {
         let name = spec.argv.first().ok_or(Errno::ENOENT)?;
         let root = &self.inner.root_dentry;
         if name.contains('/') {
-            return Ok((name.clone(), walk(root, cwd, name, LookupFlags::FOLLOW)?));
+            return Ok(name.clone());
         }
         let path = spec
             .envp
@@ -311,7 +312,7 @@ impl Kernel {
             let candidate = format!("{}/{}", dir.trim_end_matches('/'), name);
             if let Ok(d) = walk(root, cwd, &candidate, LookupFlags::FOLLOW) {
                 if d.inode().file_type() == FileType::Regular {
-                    return Ok((candidate, d));
+                    return Ok(candidate);
                 }
             }
         }
@@ -324,42 +325,24 @@ impl Kernel {
         let root = self.inner.root_dentry.clone();
         let cwd = walk(&root, &root, &spec.cwd, LookupFlags { follow: true, directory: true })
             .map_err(|e| SentryError::Exec { path: spec.cwd.clone(), errno: e })?;
-        let (path, exe) = self
+        let path = self
             .find_executable(&spec, &cwd)
             .map_err(|e| SentryError::Exec { path: spec.argv.first().cloned().unwrap_or_default(), errno: e })?;
         let exec_err = |e: Errno| SentryError::Exec { path: path.clone(), errno: e };
-        if exe.inode().file_type() != FileType::Regular {
-            return Err(exec_err(Errno::EACCES));
-        }
 
         let p = &self.inner.platform;
         let space = p.new_address_space()?;
         let mm = Arc::new(MM::new(space, self.inner.mf.clone(), p.min_user_address(), p.max_user_address()));
-        let file = File::open(exe.clone(), flags::O_RDONLY).map_err(exec_err)?;
-        let mappable = file.ops().mappable().ok_or(Errno::ENOEXEC).map_err(exec_err)?;
-        let read = |off: u64, buf: &mut [u8]| -> Result<(), Errno> {
-            let ctx = crate::vfs::IoCtx { nonblock: true, mm: None, interrupted: &|| false };
-            let n = file.ops().read(&ctx, off, buf)?;
-            if n != buf.len() {
-                return Err(Errno::ENOEXEC);
-            }
-            Ok(())
-        };
-        let size = exe.inode().stat().size;
-        let image = loader::load(&mm, &loader::Executable { size, read: &read, mappable }).map_err(exec_err)?;
-        let mut random = [0u8; 16];
-        crate::fs::dev::fill_random(&mut random).map_err(exec_err)?;
-        let sp = loader::setup_stack(
+        let program = loader::load_program(
             &mm,
-            &loader::StackSpec {
-                argv: &spec.argv,
-                envp: &spec.envp,
-                execfn: &path,
-                image: &image,
-                interp_base: 0,
+            loader::ProgramSpec {
+                root: &root,
+                cwd: &cwd,
+                path: &path,
+                argv: spec.argv,
+                envp: spec.envp,
                 uid: spec.uid,
                 gid: spec.gid,
-                random,
             },
         )
         .map_err(exec_err)?;
@@ -380,9 +363,7 @@ impl Kernel {
         let waker = Arc::new(thread_group::Waker::default());
         tg.add_task(thread_group::TaskRef { tid, waker: waker.clone(), interrupter: None });
         let tg2 = tg.clone();
-        let entry = image.entry;
-        // The name is the last component of the executable's path.
-        let comm: Vec<u8> = path.rsplit('/').next().unwrap_or("").bytes().take(15).collect();
+        let (entry, sp, comm) = (program.entry, program.sp, program.comm);
         let thread = std::thread::Builder::new()
             .name(format!("task-{tid}"))
             .spawn(move || {

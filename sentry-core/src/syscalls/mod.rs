@@ -1,8 +1,8 @@
 //! The system call table and dispatcher.
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
-//! family ([`file`], [`fs`], [`mm`], [`process`], [`signal`], [`time`],
-//! [`misc`]). A handler receives the task and the raw arguments (with typed
+//! family ([`file`], [`fs`], [`futex`], [`mm`], [`process`], [`signal`],
+//! [`time`], [`misc`]). A handler receives the task and the raw arguments (with typed
 //! accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -14,6 +14,7 @@
 
 pub mod file;
 pub mod fs;
+pub mod futex;
 pub mod misc;
 pub mod mm;
 pub mod process;
@@ -65,6 +66,7 @@ pub fn table() -> &'static [Option<Handler>] {
         for (nr, h) in file::HANDLERS
             .iter()
             .chain(fs::HANDLERS)
+            .chain(futex::HANDLERS)
             .chain(mm::HANDLERS)
             .chain(process::HANDLERS)
             .chain(signal::HANDLERS)
@@ -183,6 +185,7 @@ mod tests {
         let all: Vec<i64> = [
             file::HANDLERS,
             fs::HANDLERS,
+            futex::HANDLERS,
             mm::HANDLERS,
             process::HANDLERS,
             signal::HANDLERS,
