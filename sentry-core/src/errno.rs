@@ -101,6 +101,8 @@ impl Errno {
     pub const ENODATA: Errno = Errno(61);
     /// `EOVERFLOW` (75).
     pub const EOVERFLOW: Errno = Errno(75);
+    /// `ELIBBAD` (80).
+    pub const ELIBBAD: Errno = Errno(80);
     /// `EILSEQ` (84).
     pub const EILSEQ: Errno = Errno(84);
     /// `ENOTSOCK` (88).
@@ -170,6 +172,7 @@ impl Errno {
             42 => "ENOMSG",
             61 => "ENODATA",
             75 => "EOVERFLOW",
+            80 => "ELIBBAD",
             84 => "EILSEQ",
             88 => "ENOTSOCK",
             95 => "EOPNOTSUPP",

@@ -81,6 +81,11 @@ impl FdTable {
         self.fds.remove(&fd).ok_or(Errno::EBADF)
     }
 
+    /// Closes every close-on-exec descriptor (exec).
+    pub fn close_on_exec(&mut self) {
+        self.fds.retain(|_, e| !e.cloexec);
+    }
+
     /// Number of open descriptors.
     pub fn len(&self) -> usize {
         self.fds.len()

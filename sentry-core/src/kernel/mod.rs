@@ -26,6 +26,7 @@
 //! calling into the VFS and copy results out after it returns, so the MM
 //! and inode locks are never held together by a handler.
 
+mod exec;
 pub mod fd_table;
 pub mod fork;
 pub mod futex;
@@ -316,12 +317,13 @@ impl Kernel {
     }
 
     /// Resolves the program to run: `argv[0]` if it has a `/`, else the
-    /// first match in `PATH`.
-    fn find_executable(&self, spec: &ProcessSpec, cwd: &Arc<Dentry>) -> Result<(String, Arc<Dentry>), Errno> {
+    /// first regular file of that name in `PATH`. Returns the path to
+    /// execute; [`loader::load_program`] checks the file itself.
+    fn find_executable(&self, spec: &ProcessSpec, cwd: &Arc<Dentry>) -> Result<String, Errno> {
         let name = spec.argv.first().ok_or(Errno::ENOENT)?;
         let root = &self.inner.root_dentry;
         if name.contains('/') {
-            return Ok((name.clone(), walk(root, cwd, name, LookupFlags::FOLLOW)?));
+            return Ok(name.clone());
         }
         let path = spec
             .envp
@@ -332,7 +334,7 @@ impl Kernel {
             let candidate = format!("{}/{}", dir.trim_end_matches('/'), name);
             if let Ok(d) = walk(root, cwd, &candidate, LookupFlags::FOLLOW) {
                 if d.inode().file_type() == FileType::Regular {
-                    return Ok((candidate, d));
+                    return Ok(candidate);
                 }
             }
         }
@@ -345,42 +347,24 @@ impl Kernel {
         let root = self.inner.root_dentry.clone();
         let cwd = walk(&root, &root, &spec.cwd, LookupFlags { follow: true, directory: true })
             .map_err(|e| SentryError::Exec { path: spec.cwd.clone(), errno: e })?;
-        let (path, exe) = self
+        let path = self
             .find_executable(&spec, &cwd)
             .map_err(|e| SentryError::Exec { path: spec.argv.first().cloned().unwrap_or_default(), errno: e })?;
         let exec_err = |e: Errno| SentryError::Exec { path: path.clone(), errno: e };
-        if exe.inode().file_type() != FileType::Regular {
-            return Err(exec_err(Errno::EACCES));
-        }
 
         let p = &self.inner.platform;
         let space = p.new_address_space()?;
         let mm = Arc::new(MM::new(space, self.inner.mf.clone(), p.min_user_address(), p.max_user_address()));
-        let file = File::open(exe.clone(), flags::O_RDONLY).map_err(exec_err)?;
-        let mappable = file.ops().mappable().ok_or(Errno::ENOEXEC).map_err(exec_err)?;
-        let read = |off: u64, buf: &mut [u8]| -> Result<(), Errno> {
-            let ctx = crate::vfs::IoCtx::internal();
-            let n = file.ops().read(&ctx, off, buf)?;
-            if n != buf.len() {
-                return Err(Errno::ENOEXEC);
-            }
-            Ok(())
-        };
-        let size = exe.inode().stat().size;
-        let image = loader::load(&mm, &loader::Executable { size, read: &read, mappable }).map_err(exec_err)?;
-        let mut random = [0u8; 16];
-        crate::fs::dev::fill_random(&mut random).map_err(exec_err)?;
-        let sp = loader::setup_stack(
+        let program = loader::load_program(
             &mm,
-            &loader::StackSpec {
-                argv: &spec.argv,
-                envp: &spec.envp,
-                execfn: &path,
-                image: &image,
-                interp_base: 0,
+            loader::ProgramSpec {
+                root: &root,
+                cwd: &cwd,
+                path: &path,
+                argv: spec.argv,
+                envp: spec.envp,
                 uid: spec.uid,
                 gid: spec.gid,
-                random,
             },
         )
         .map_err(exec_err)?;
@@ -401,8 +385,7 @@ impl Kernel {
         }
         let fsctx = FsContext { root, cwd, umask: 0o022 };
         let shared = TaskShared::new(tid, 0);
-        // The name is the last component of the executable's path.
-        let comm: Vec<u8> = path.rsplit('/').next().unwrap_or("").bytes().take(15).collect();
+        let (comm, exe) = (program.comm, program.exe);
         *lock(&shared.comm) = comm.clone();
         let init = TaskInit {
             tid,
@@ -412,7 +395,7 @@ impl Kernel {
             fds: Arc::new(Mutex::new(fds)),
             fs: Arc::new(Mutex::new(fsctx)),
             creds: Credentials::new(spec.uid, spec.gid),
-            cpu: platforms::CpuState::new(image.entry, sp),
+            cpu: platforms::CpuState::new(program.entry, program.sp),
         };
         let thread = self
             .start_task(init, move |t| {

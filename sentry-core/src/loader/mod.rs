@@ -1,12 +1,21 @@
-//! Loading an ELF executable into an [`MM`] and building the initial stack.
+//! Loading programs into an [`MM`] and building the initial stack.
 //!
-//! Static executables (`ET_EXEC`) and static PIEs (`ET_DYN` without
-//! `PT_INTERP`) are supported. Segments are mapped privately from the file's
-//! pages (copy-on-write), the bss is anonymous memory. Executables with an
-//! interpreter return `ENOEXEC` for now; [`load`] is structured so that the
-//! interpreter is loaded by a second [`map_image`] call and `AT_BASE` set.
+//! [`load_program`] (in [`exec`]) is what `execve` and the start of the
+//! container's init do: resolve the file, follow `#!` interpreters, map an
+//! ELF executable and, if it names one in `PT_INTERP`, its dynamic linker,
+//! then build the initial stack. This module holds the pieces it uses:
+//! [`map_image`] maps the `PT_LOAD` segments of one ELF file and
+//! [`setup_stack`] writes arguments, environment and the auxiliary vector.
+//!
+//! Segments are mapped privately from the file's pages (copy-on-write), the
+//! bss is anonymous memory. Where an image goes follows Linux: an `ET_EXEC`
+//! file at its link addresses, a position-independent executable at
+//! [`arch::ELF_ET_DYN_BASE`], and an `ET_DYN` interpreter wherever an `mmap`
+//! without an address would go (top-down below the stack, see
+//! [`set_mmap_layout`]).
 
 pub mod elf;
+pub mod exec;
 
 use std::sync::Arc;
 
@@ -16,6 +25,8 @@ use crate::arch::{self, auxv::*};
 use crate::errno::Errno;
 use crate::mm::{page_down, page_up, Mappable, MmapOpts, VmaKind, MM};
 use elf::{ElfFile, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR};
+
+pub use exec::{load_program, LoadedProgram, ProgramSpec};
 
 /// Where an image ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,34 +49,44 @@ pub struct Executable<'a> {
     pub mappable: Arc<dyn Mappable>,
 }
 
-/// Parses and maps an executable into `mm`.
-pub fn load(mm: &MM, exe: &Executable) -> Result<LoadedImage, Errno> {
-    let elf = elf::parse(exe.size, exe.read)?;
-    if let Some(interp) = &elf.interp {
-        tracing::info!(interp, "dynamically linked executables are not supported yet");
-        return Err(Errno::ENOEXEC);
-    }
-    let image = map_image(mm, &elf, exe)?;
-    mm.set_brk_start(image.end);
-    Ok(image)
-}
-
 fn perms_of(flags: u32) -> Perms {
     Perms { read: flags & PF_R != 0, write: flags & PF_W != 0, execute: flags & PF_X != 0 }
 }
 
-/// Maps the `PT_LOAD` segments of `elf`.
-pub fn map_image(mm: &MM, elf: &ElfFile, exe: &Executable) -> Result<LoadedImage, Errno> {
+/// Where [`map_image`] puts a position-independent (`ET_DYN`) image;
+/// `ET_EXEC` images always go to their link addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The program itself: at [`arch::ELF_ET_DYN_BASE`], aligned to its
+    /// largest segment alignment.
+    Program,
+    /// The dynamic linker: where `mmap` without an address hint would put
+    /// a mapping of the image's size (Linux maps the interpreter with a
+    /// plain `mmap`, so it lands top-down in the mmap area).
+    Mmap,
+}
+
+/// Maps the `PT_LOAD` segments of `elf`, placed as `place` says.
+pub fn map_image(mm: &MM, elf: &ElfFile, exe: &Executable, place: Placement) -> Result<LoadedImage, Errno> {
     let loads: Vec<_> = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
     let lo = loads.iter().map(|p| page_down(p.vaddr)).min().ok_or(Errno::ENOEXEC)?;
     let hi = loads.iter().map(|p| p.vaddr + p.memsz).max().ok_or(Errno::ENOEXEC)?;
     let hi = page_up(hi).ok_or(Errno::ENOEXEC)?;
-    let bias = if elf.e_type == elf::ET_DYN {
-        let align = loads.iter().map(|p| p.align).max().unwrap_or(PAGE_SIZE).clamp(PAGE_SIZE, 1 << 30);
-        let align = if align.is_power_of_two() { align } else { PAGE_SIZE };
-        (arch::ELF_ET_DYN_BASE.div_ceil(align) * align).checked_sub(lo).ok_or(Errno::ENOEXEC)?
-    } else {
-        0
+    let bias = match (elf.e_type, place) {
+        (elf::ET_DYN, Placement::Program) => {
+            let align = loads.iter().map(|p| p.align).max().unwrap_or(PAGE_SIZE).clamp(PAGE_SIZE, 1 << 30);
+            let align = if align.is_power_of_two() { align } else { PAGE_SIZE };
+            (arch::ELF_ET_DYN_BASE.div_ceil(align) * align).checked_sub(lo).ok_or(Errno::ENOEXEC)?
+        }
+        (elf::ET_DYN, Placement::Mmap) => {
+            // Find the place by reserving the whole span, then give it back:
+            // the segments are mapped over it with fixed addresses below, and
+            // the holes between them stay unmapped, as in Linux.
+            let base = mm.mmap(MmapOpts::anon(hi - lo, Perms::NONE))?;
+            mm.munmap(base, hi - lo)?;
+            base.checked_sub(lo).ok_or(Errno::ENOEXEC)?
+        }
+        _ => 0,
     };
     let (lo_b, hi_b) = (lo.checked_add(bias).ok_or(Errno::ENOEXEC)?, hi.checked_add(bias).ok_or(Errno::ENOEXEC)?);
     if lo_b < mm.min_addr() || hi_b > mm.max_addr() {
@@ -127,14 +148,28 @@ pub struct StackSpec<'a> {
 /// limit).
 pub const MAX_ARG_BYTES: usize = (arch::DEFAULT_STACK_SIZE / 4) as usize;
 
+/// The main thread's stack, `[bottom, top)`, below the top of the user
+/// range.
+fn stack_range(mm: &MM) -> (u64, u64) {
+    let top = page_down(mm.max_addr().saturating_sub(arch::STACK_TOP_GAP));
+    (top.saturating_sub(arch::DEFAULT_STACK_SIZE), top)
+}
+
+/// Sets where `mmap` without an address starts allocating (top-down): a gap
+/// below the stack. Called before any image is mapped, so that the
+/// interpreter lands where later mappings would, as in Linux.
+pub fn set_mmap_layout(mm: &MM) {
+    let (bottom, _) = stack_range(mm);
+    mm.set_mmap_top(bottom.saturating_sub(arch::MMAP_STACK_GAP));
+}
+
 /// Maps the main thread's stack below the top of the user range, fills it
 /// as the x86-64 ABI requires and returns the initial `rsp` (16-byte
 /// aligned, pointing at `argc`).
 pub fn setup_stack(mm: &MM, spec: &StackSpec) -> Result<u64, Errno> {
-    let top = page_down(mm.max_addr() - arch::STACK_TOP_GAP);
-    let bottom = top - arch::DEFAULT_STACK_SIZE;
+    let (bottom, top) = stack_range(mm);
     mm.mmap(MmapOpts { addr: bottom, fixed: true, kind: VmaKind::Stack, ..MmapOpts::anon(top - bottom, Perms::RW) })?;
-    mm.set_mmap_top(bottom - arch::MMAP_STACK_GAP);
+    set_mmap_layout(mm);
 
     // Strings, from the top down: execfn, envp, argv, platform, random.
     let mut area: Vec<u8> = Vec::new();
@@ -198,3 +233,6 @@ pub fn setup_stack(mm: &MM, spec: &StackSpec) -> Result<u64, Errno> {
     mm.copy_out(sp, &bytes)?;
     Ok(sp)
 }
+
+#[cfg(test)]
+mod tests;

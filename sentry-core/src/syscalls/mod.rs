@@ -1,8 +1,8 @@
 //! The system call table and dispatcher.
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
-//! family ([`file`], [`fs`], [`mm`], [`process`], [`signal`], [`time`],
-//! [`misc`]). A handler receives the task and the raw arguments (with typed
+//! family ([`file`], [`fs`], [`futex`], [`mm`], [`process`], [`signal`],
+//! [`time`], [`misc`]). A handler receives the task and the raw arguments (with typed
 //! accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -12,6 +12,7 @@
 //! runs before the task returns to the application turns it into `EINTR` or
 //! a restart of the call.
 
+pub mod exec;
 pub mod file;
 pub mod fs;
 pub mod futex;
@@ -73,6 +74,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(time::HANDLERS)
             .chain(misc::HANDLERS)
             .chain(futex::HANDLERS)
+            .chain(exec::HANDLERS)
             .chain(wait::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
@@ -206,6 +208,7 @@ mod tests {
             time::HANDLERS,
             misc::HANDLERS,
             futex::HANDLERS,
+            exec::HANDLERS,
             wait::HANDLERS,
         ]
         .iter()

@@ -48,7 +48,7 @@ fn read_clock_for(t: &Task, id: i32) -> Result<(i64, i64), Errno> {
 }
 
 /// Wall and monotonic clocks.
-fn read_clock(id: i32) -> Result<(i64, i64), Errno> {
+pub(super) fn read_clock(id: i32) -> Result<(i64, i64), Errno> {
     match id {
         libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE => host_clock(libc::CLOCK_REALTIME),
         libc::CLOCK_MONOTONIC | libc::CLOCK_MONOTONIC_COARSE | libc::CLOCK_MONOTONIC_RAW => {
@@ -66,7 +66,7 @@ fn put_timespec(t: &Task, addr: u64, (sec, nsec): (i64, i64)) -> Result<(), Errn
     t.mm.copy_out(addr, &b)
 }
 
-fn read_timespec(t: &Task, addr: u64) -> Result<Duration, Errno> {
+pub(super) fn read_timespec(t: &Task, addr: u64) -> Result<Duration, Errno> {
     let sec = t.mm.read_u64(addr)? as i64;
     let nsec = t.mm.read_u64(addr + 8)? as i64;
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {

@@ -1,6 +1,8 @@
-//! Test harness: builds static guest programs with the host compiler and
-//! runs them in a Sentry on the ptrace platform, with stdout and stderr
-//! captured through pipes.
+//! Test harness: builds guest programs with the host compiler and runs them
+//! in a Sentry on the ptrace platform, with stdout and stderr captured
+//! through pipes. Dynamically linked guests get their dynamic linker and
+//! libraries copied from the host into the sandbox's root
+//! ([`install_runtime`]).
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -22,11 +24,22 @@ pub enum Build {
     StaticPie,
     /// `musl-gcc -static -O1`.
     Musl,
+    /// `gcc -O1`: a glibc PIE with `PT_INTERP` (the host's default).
+    Dynamic,
+    /// `musl-gcc -O1`: a musl PIE with `PT_INTERP` (musl's libc.so is its
+    /// own dynamic linker).
+    MuslDynamic,
 }
 
 /// Compiles `tests/guests/<name>.c` (once per build kind) and returns the
 /// binary's bytes.
 pub fn guest(name: &str, build: Build) -> Vec<u8> {
+    std::fs::read(guest_path(name, build)).expect("read guest binary")
+}
+
+/// Compiles `tests/guests/<name>.c` (once per build kind) and returns the
+/// binary's path on the host.
+pub fn guest_path(name: &str, build: Build) -> PathBuf {
     // One compiler run at a time in this process: two tests asking for the
     // same guest must not both build it.
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -47,12 +60,89 @@ pub fn guest(name: &str, build: Build) -> Vec<u8> {
             Build::Static => ("gcc", &["-static", "-O1"]),
             Build::StaticPie => ("gcc", &["-static-pie", "-fPIE", "-O1"]),
             Build::Musl => ("musl-gcc", &["-static", "-O1"]),
+            Build::Dynamic => ("gcc", &["-O1"]),
+            Build::MuslDynamic => ("musl-gcc", &["-O1"]),
         };
         let st = Command::new(cc).args(flags).arg("-o").arg(&tmp).arg(&src).status().expect("run the C compiler");
         assert!(st.success(), "{cc} failed for {}", src.display());
         std::fs::rename(&tmp, &out).expect("rename guest");
     }
-    std::fs::read(&out).expect("read guest binary")
+    out
+}
+
+/// Copies host file `path` into `k`'s root at the same path, recreating the
+/// symbolic links met on the way (in the directories and the file itself),
+/// so that the sandbox sees the host's layout (`/lib64` → `usr/lib64`,
+/// `ld-linux-x86-64.so.2` → `/lib/x86_64-linux-gnu/...`).
+pub fn install_host_file(k: &Kernel, path: &str) {
+    let fs = k.root_fs();
+    let mut resolved = PathBuf::from("/");
+    let mut rest: std::collections::VecDeque<PathBuf> = Path::new(path).iter().skip(1).map(PathBuf::from).collect();
+    let mut links = 0;
+    while let Some(c) = rest.pop_front() {
+        if c.as_os_str() == "." {
+            continue;
+        }
+        if c.as_os_str() == ".." {
+            resolved.pop();
+            continue;
+        }
+        let host = resolved.join(&c);
+        let name = host.to_str().expect("UTF-8 host path");
+        let meta = std::fs::symlink_metadata(&host).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if meta.file_type().is_symlink() {
+            links += 1;
+            assert!(links < 40, "{path}: too many symbolic links");
+            let target = std::fs::read_link(&host).expect("readlink");
+            match fs.symlink(target.to_str().expect("UTF-8 link"), name) {
+                Ok(()) | Err(sentry_core::Errno::EEXIST) => {}
+                Err(e) => panic!("symlink {name}: {e}"),
+            }
+            if target.is_absolute() {
+                resolved = PathBuf::from("/");
+            }
+            let mut new: std::collections::VecDeque<PathBuf> =
+                target.iter().filter(|c| *c != "/").map(PathBuf::from).collect();
+            new.extend(rest);
+            rest = new;
+        } else if meta.is_dir() {
+            fs.mkdir_all(name, 0o755).unwrap_or_else(|e| panic!("mkdir {name}: {e}"));
+            resolved = host;
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let data = std::fs::read(&host).expect("read host file");
+            fs.write_file(name, &data, meta.permissions().mode() & 0o7777)
+                .unwrap_or_else(|e| panic!("write {name}: {e}"));
+            resolved = host;
+        }
+    }
+}
+
+/// Installs in `k` what host binary `bin` needs to run: its dynamic linker
+/// (`PT_INTERP`) and, for glibc programs, the libraries `ldd` lists.
+pub fn install_runtime(k: &Kernel, bin: &Path) {
+    let data = std::fs::read(bin).expect("read binary");
+    let read = |off: u64, buf: &mut [u8]| -> Result<(), sentry_core::Errno> {
+        let s = data.get(off as usize..off as usize + buf.len()).ok_or(sentry_core::Errno::EIO)?;
+        buf.copy_from_slice(s);
+        Ok(())
+    };
+    let elf = sentry_core::loader::elf::parse(data.len() as u64, &read).expect("an ELF binary");
+    let Some(interp) = elf.interp else { return };
+    install_host_file(k, &interp);
+    if interp.contains("musl") {
+        // musl's dynamic linker is its libc; glibc's ldd cannot list it.
+        return;
+    }
+    let out = Command::new("ldd").arg(bin).output().expect("run ldd");
+    assert!(out.status.success(), "ldd {}: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+        // "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO has no path.
+        if let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            install_host_file(k, lib);
+        }
+    }
 }
 
 /// The outcome of a run.
