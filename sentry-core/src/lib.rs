@@ -42,7 +42,7 @@ pub mod syscalls;
 pub mod vfs;
 
 pub use errno::{Errno, SysResult};
-pub use kernel::{ExitStatus, Kernel, KernelConfig, ProcessSpec, RootFs, TaskHandle};
+pub use kernel::{ExitStatus, Kernel, KernelConfig, ProcessInfo, ProcessSpec, ProcessState, RootFs, TaskHandle};
 
 /// Errors at the crate boundary.
 #[derive(Debug, thiserror::Error)]

@@ -125,6 +125,11 @@ pub(crate) struct KernelInner {
     pub(crate) futexes: futex::Futexes,
     /// The sandbox's init (PID 1): orphans are reparented to it.
     init: Mutex<Weak<ThreadGroup>>,
+    /// Whether the sandbox is paused (`runsc pause`): tasks do not return
+    /// to application code until it is resumed.
+    paused: Mutex<bool>,
+    /// Notified when `paused` changes.
+    pub(crate) pause_events: waiter::WaitQueue,
     enosys_logged: Mutex<HashSet<u64>>,
 }
 
@@ -270,6 +275,8 @@ impl Kernel {
                 pids: Mutex::new(pids::PidTable::default()),
                 futexes: futex::Futexes::default(),
                 init: Mutex::new(Weak::new()),
+                paused: Mutex::new(false),
+                pause_events: waiter::WaitQueue::new(),
                 enosys_logged: Mutex::new(HashSet::new()),
             }),
         };
@@ -433,6 +440,63 @@ impl Kernel {
         })
     }
 
+    /// Pauses every task: none runs application code until [`resume`].
+    /// Tasks blocked in the Sentry stay blocked; they pause when they would
+    /// return to the application.
+    ///
+    /// [`resume`]: Kernel::resume
+    pub fn pause(&self) {
+        *lock(&self.inner.paused) = true;
+        for g in self.pids().groups() {
+            for t in g.tasks() {
+                t.wake();
+            }
+        }
+    }
+
+    /// Undoes [`pause`](Kernel::pause).
+    pub fn resume(&self) {
+        *lock(&self.inner.paused) = false;
+        self.inner.pause_events.notify(waiter::events::ALL);
+    }
+
+    /// Whether the sandbox is paused.
+    pub fn is_paused(&self) -> bool {
+        *lock(&self.inner.paused)
+    }
+
+    /// Every process in the sandbox, by pid (for `runsc ps` and the shim's
+    /// `Pids`).
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.pids()
+            .groups()
+            .into_iter()
+            .map(|g| {
+                let tasks = g.tasks();
+                let comm =
+                    tasks.first().map(|t| String::from_utf8_lossy(&lock(&t.comm)).into_owned()).unwrap_or_default();
+                let state = if g.zombie_status().is_some() {
+                    ProcessState::Zombie
+                } else if g.stop_state().stopped.is_some() {
+                    ProcessState::Stopped
+                } else {
+                    ProcessState::Running
+                };
+                ProcessInfo {
+                    pid: g.tgid,
+                    ppid: g.ppid(),
+                    pgid: g.pgid(),
+                    sid: g.sid(),
+                    uid: g.uid.load(std::sync::atomic::Ordering::Relaxed) as u32,
+                    comm,
+                    threads: tasks.len(),
+                    state,
+                    started: g.start_time,
+                }
+            })
+            .collect()
+    }
+
     /// The sandbox's init, if it is alive.
     pub fn init(&self) -> Option<Arc<ThreadGroup>> {
         lock(&self.inner.init).upgrade()
@@ -570,6 +634,29 @@ impl Kernel {
         }
         parent.child_events.notify(waiter::events::ALL);
     }
+}
+
+/// What [`Kernel::processes`] reports of a process.
+#[derive(Clone, Debug)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub uid: u32,
+    /// Name of the main thread (`comm`).
+    pub comm: String,
+    pub threads: usize,
+    pub state: ProcessState,
+    pub started: Instant,
+}
+
+/// A process's scheduling state as `ps` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessState {
+    Running,
+    Stopped,
+    Zombie,
 }
 
 /// Host stack size of a task thread (the Sentry's own recursion is

@@ -214,6 +214,7 @@ impl Task {
                 return st;
             }
             self.handle_stop();
+            self.handle_pause();
             self.deliver_signals();
             if let Some(st) = self.should_exit() {
                 return st;
@@ -312,6 +313,21 @@ impl Task {
             self.waker.clear();
             let _watch = self.tg.stop_events.watch(self.waker.clone(), super::waiter::events::ALL);
             if self.tg.stop_state().stopped.is_none() || self.should_exit().is_some() {
+                return;
+            }
+            self.waker.sleep_until(None);
+        }
+    }
+
+    /// Sleeps while the sandbox is paused.
+    fn handle_pause(&mut self) {
+        if !self.kernel.is_paused() {
+            return;
+        }
+        let _watch = self.kernel.inner.pause_events.watch(self.waker.clone(), super::waiter::events::ALL);
+        loop {
+            self.waker.clear();
+            if !self.kernel.is_paused() || self.should_exit().is_some() {
                 return;
             }
             self.waker.sleep_until(None);
