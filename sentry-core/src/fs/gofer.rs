@@ -91,6 +91,8 @@ impl GoferInode {
             stat: self.stat.clone(),
             pages: Mutex::new(BTreeMap::new()),
             reader: Mutex::new(None),
+            writer: Mutex::new(None),
+            mapped_writable: std::sync::atomic::AtomicBool::new(false),
         });
         *cache = Some(c.clone());
         Ok(c)
@@ -293,6 +295,24 @@ struct GoferFile {
 
 impl FileOps for GoferFile {
     fn read(&self, _ctx: &IoCtx, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        // Pages written through shared mappings are newer than the file:
+        // while any are cached, reads go through the cache.
+        let cache = lock(&self.inode.cache).clone();
+        if let Some(cache) = cache.filter(|c| c.is_mapped_writable()) {
+            let size = self.size().unwrap_or(0);
+            let end = (offset.saturating_add(buf.len() as u64)).min(size);
+            let mut done = 0usize;
+            let mut cur = offset;
+            while cur < end {
+                let in_page = (cur % PAGE_SIZE) as usize;
+                let n = ((end - cur) as usize).min(PAGE_SIZE as usize - in_page);
+                let page = cache.page(cur - in_page as u64)?;
+                page.read(in_page, &mut buf[done..done + n])?;
+                done += n;
+                cur += n as u64;
+            }
+            return Ok(done);
+        }
         let c = &self.inode.fs.client;
         let mut done = 0;
         while done < buf.len() {
@@ -309,6 +329,12 @@ impl FileOps for GoferFile {
         let n = self.inode.fs.client.write(&self.fid, offset, buf).map_err(errno)?;
         if let Some(cache) = lock(&self.inode.cache).as_ref() {
             cache.update(offset, &buf[..n]);
+        }
+        // Keep the cached size current: mappings check it.
+        let end = offset + n as u64;
+        let mut st = lock(&self.inode.stat);
+        if end > st.size {
+            st.size = end;
         }
         Ok(n)
     }
@@ -336,6 +362,11 @@ pub struct PageCache {
     pages: Mutex<BTreeMap<u64, PageRef>>,
     /// A fid opened for reading, for filling pages.
     reader: Mutex<Option<Arc<Fid>>>,
+    /// A fid opened for writing back pages changed through mappings.
+    writer: Mutex<Option<Arc<Fid>>>,
+    /// A shared writable mapping exists (or existed): cached pages may be
+    /// newer than the file.
+    mapped_writable: std::sync::atomic::AtomicBool,
 }
 
 impl PageCache {
@@ -345,6 +376,18 @@ impl PageCache {
         }
         let fid = Arc::new(open_clone(&self.fs, &self.fid, oflags::RDONLY)?);
         Ok(lock(&self.reader).get_or_insert(fid).clone())
+    }
+
+    fn is_mapped_writable(&self) -> bool {
+        self.mapped_writable.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn writer(&self) -> Result<Arc<Fid>, Errno> {
+        if let Some(f) = lock(&self.writer).as_ref() {
+            return Ok(f.clone());
+        }
+        let fid = Arc::new(open_clone(&self.fs, &self.fid, oflags::WRONLY)?);
+        Ok(lock(&self.writer).get_or_insert(fid).clone())
     }
 
     /// Writes through the file into cached pages.
@@ -382,9 +425,16 @@ impl Mappable for PageCache {
         if let Some(p) = lock(&self.pages).get(&idx) {
             return Ok(p.clone());
         }
-        let size = lock(&self.stat).size;
-        if idx * PAGE_SIZE >= size.div_ceil(PAGE_SIZE) * PAGE_SIZE {
-            return Err(Errno::EFAULT);
+        let beyond = |size: u64| idx * PAGE_SIZE >= size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        if beyond(lock(&self.stat).size) {
+            // The file may have grown through another path (another
+            // sandbox, the host): ask the Gofer before refusing.
+            let st = self.fs.client.getattr(&self.fid, getattr::BASIC).map_err(errno)?;
+            let size = st.size;
+            lock(&self.stat).size = size;
+            if beyond(size) {
+                return Err(Errno::EFAULT);
+            }
         }
         // Fill a fresh page outside any lock, then publish it unless
         // another thread was faster.
@@ -405,5 +455,39 @@ impl Mappable for PageCache {
 
     fn describe(&self) -> String {
         format!("gofer inode {}", lock(&self.stat).ino)
+    }
+
+    fn mapped_writable(&self) {
+        self.mapped_writable.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        if !self.is_mapped_writable() {
+            return Ok(());
+        }
+        let size = lock(&self.stat).size;
+        let pages: Vec<(u64, PageRef)> = lock(&self.pages).iter().map(|(&i, p)| (i, p.clone())).collect();
+        if pages.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer()?;
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        for (idx, page) in pages {
+            let start = idx * PAGE_SIZE;
+            if start >= size {
+                continue;
+            }
+            let n = (size - start).min(PAGE_SIZE) as usize;
+            page.read(0, &mut buf[..n])?;
+            let mut done = 0;
+            while done < n {
+                let w = self.fs.client.write(&writer, start + done as u64, &buf[done..n]).map_err(errno)?;
+                if w == 0 {
+                    return Err(Errno::EIO);
+                }
+                done += w;
+            }
+        }
+        Ok(())
     }
 }

@@ -54,6 +54,16 @@ pub trait Mappable: Send + Sync {
 
     /// A name for diagnostics (`/proc/pid/maps` later).
     fn describe(&self) -> String;
+
+    /// A shared writable mapping of the object now exists: its pages may
+    /// change behind the file's back.
+    fn mapped_writable(&self) {}
+
+    /// Writes pages changed through mappings back to where the object
+    /// lives (`msync`, unmapping, `fsync`).
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
 }
 
 /// Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS`).
@@ -304,6 +314,58 @@ impl MM {
         lock(&self.state).ptes.len()
     }
 
+    /// `mincore`: one byte per page of `[addr, addr+len)`, 1 if the page is
+    /// present in memory. `ENOMEM` if part of the range is unmapped.
+    pub fn residency(&self, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(page_up(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
+        if end > self.max_addr {
+            return Err(Errno::ENOMEM);
+        }
+        let s = lock(&self.state);
+        let mut cur = addr;
+        for v in s.vmas_in(addr, end) {
+            if v.start > cur {
+                return Err(Errno::ENOMEM);
+            }
+            cur = v.end;
+        }
+        if cur < end {
+            return Err(Errno::ENOMEM);
+        }
+        Ok((addr / PAGE_SIZE..end / PAGE_SIZE).map(|p| s.ptes.contains_key(&(p * PAGE_SIZE)) as u8).collect())
+    }
+
+    /// Writes back the objects of the shared mappings in `[addr, addr+len)`
+    /// (`msync`). `ENOMEM` if part of the range is unmapped.
+    pub fn sync_range(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = addr.checked_add(page_up(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
+        let objects: Vec<Arc<dyn Mappable>> = {
+            let s = lock(&self.state);
+            let mut cur = addr;
+            let mut objs = Vec::new();
+            for v in s.vmas_in(addr, end) {
+                if v.start > cur {
+                    return Err(Errno::ENOMEM);
+                }
+                if let Some(b) = v.backing.as_ref().filter(|_| v.shared) {
+                    objs.push(b.clone());
+                }
+                cur = v.end;
+            }
+            if cur < end {
+                return Err(Errno::ENOMEM);
+            }
+            objs
+        };
+        for o in objects {
+            o.sync()?;
+        }
+        Ok(())
+    }
+
     /// For a shared mapping at `addr`: the identity of the mapped object
     /// and the offset in it (futex keys).
     pub fn shared_object_at(&self, addr: u64) -> Option<(usize, u64)> {
@@ -388,6 +450,9 @@ impl MM {
                 _ => self.find_gap(&s, len).ok_or(Errno::ENOMEM)?,
             }
         };
+        if let Some(b) = o.backing.as_ref().filter(|_| o.shared && o.max_perms.write) {
+            b.mapped_writable();
+        }
         s.vmas.insert(
             start,
             Vma {
@@ -448,6 +513,7 @@ impl MM {
             v.perms = perms;
         }
         self.unmap_ptes(&mut s, addr, end)?;
+        s.merge_around(addr, end);
         Ok(())
     }
 
@@ -742,6 +808,13 @@ impl MM {
         if start >= end {
             return Ok(());
         }
+        // Changes made through shared writable mappings reach the file
+        // when they go away (best effort, as Linux's eventual writeback).
+        for v in s.vmas_in(start, end) {
+            if let Some(b) = v.backing.as_ref().filter(|_| v.shared && v.max_perms.write) {
+                let _ = b.sync();
+            }
+        }
         self.unmap_ptes(s, start, end)?;
         s.split_at(start);
         s.split_at(end);
@@ -769,6 +842,17 @@ impl MM {
     }
 }
 
+impl Drop for MM {
+    fn drop(&mut self) {
+        let s = lock(&self.state);
+        for v in s.vmas.values() {
+            if let Some(b) = v.backing.as_ref().filter(|_| v.shared && v.max_perms.write) {
+                let _ = b.sync();
+            }
+        }
+    }
+}
+
 impl MmState {
     /// The VMA containing `addr`.
     fn find(&self, addr: u64) -> Option<&Vma> {
@@ -784,6 +868,45 @@ impl MmState {
     fn vmas_in(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> {
         let first = self.find(start).map(|v| v.start).unwrap_or(start);
         self.vmas.range(first..end).map(|(_, v)| v).filter(move |v| v.end > start)
+    }
+
+    /// Merges the VMAs of `[start, end)` and their neighbours with each
+    /// other where they are indistinguishable (as Linux's `vma_merge`, so
+    /// that a range split by `mprotect` and restored is one area again).
+    fn merge_around(&mut self, start: u64, end: u64) {
+        let lo = self.vmas.range(..start).next_back().map(|(&k, _)| k).unwrap_or(start);
+        let keys: Vec<u64> = self.vmas.range(lo..=end).map(|(&k, _)| k).collect();
+        let mut prev: Option<u64> = None;
+        for k in keys {
+            let Some(p) = prev else {
+                prev = Some(k);
+                continue;
+            };
+            let mergeable = match (self.vmas.get(&p), self.vmas.get(&k)) {
+                (Some(a), Some(b)) => {
+                    a.end == b.start
+                        && a.perms == b.perms
+                        && a.max_perms == b.max_perms
+                        && a.shared == b.shared
+                        && a.kind == b.kind
+                        && match (&a.backing, &b.backing) {
+                            (None, None) => true,
+                            (Some(x), Some(y)) => Arc::ptr_eq(x, y) && a.object_offset(a.end) == b.offset,
+                            _ => false,
+                        }
+                }
+                _ => false,
+            };
+            if mergeable {
+                if let Some(b) = self.vmas.remove(&k) {
+                    if let Some(a) = self.vmas.get_mut(&p) {
+                        a.end = b.end;
+                    }
+                }
+            } else {
+                prev = Some(k);
+            }
+        }
     }
 
     /// Splits the VMA containing `addr` (if `addr` is strictly inside) in two.

@@ -17,6 +17,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_mremap, sys_mremap),
     (libc::SYS_madvise, sys_madvise),
     (libc::SYS_msync, sys_msync),
+    (libc::SYS_mincore, sys_mincore),
     (libc::SYS_mlock, sys_mlock),
     (libc::SYS_munlock, sys_mlock),
 ];
@@ -153,10 +154,20 @@ fn sys_madvise(t: &mut Task, a: &Args) -> SysResult {
 
 /// Shared mappings are the file's own pages: there is nothing to write
 /// back.
-fn sys_msync(_t: &mut Task, a: &Args) -> SysResult {
-    if a.u64(0) % platforms::PAGE_SIZE != 0 || a.i32(2) & !7 != 0 {
+fn sys_msync(t: &mut Task, a: &Args) -> SysResult {
+    const MS_ASYNC: i32 = 1;
+    const MS_SYNC: i32 = 4;
+    let flags = a.i32(2);
+    if a.u64(0) % platforms::PAGE_SIZE != 0 || flags & !7 != 0 || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0) {
         return Err(Errno::EINVAL);
     }
+    t.mm.sync_range(a.u64(0), a.u64(1))?;
+    Ok(0)
+}
+
+fn sys_mincore(t: &mut Task, a: &Args) -> SysResult {
+    let v = t.mm.residency(a.u64(0), a.u64(1))?;
+    t.mm.copy_out(a.u64(2), &v)?;
     Ok(0)
 }
 
