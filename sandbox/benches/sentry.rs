@@ -1,8 +1,8 @@
 //! The Sentry against native Linux, in one run: a static guest times a
 //! syscall-heavy loop (getpid), 4 KiB reads of /dev/zero, 4 KiB file writes
-//! and reads (through the Gofer under runsc), and a CPU-bound loop, once
-//! natively and once under `runsc run`, and the ratios are printed.
-//! (fork+exec+wait is not measured yet: the Sentry has no fork.)
+//! and reads (through the Gofer under runsc), fork+wait and fork+exec+wait
+//! of the static guest itself, and a CPU-bound loop, once natively and once
+//! under `runsc run`, and the ratios are printed.
 //!
 //! `cargo bench -p sandbox --bench sentry`
 

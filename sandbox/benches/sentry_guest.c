@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +16,21 @@ static double now(void) {
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* fork, then (with `exec`) execve this program with --exit, then wait. */
+static int spawn_and_wait(const char *self, int exec) {
+    pid_t p = fork();
+    if (p < 0) return -1;
+    if (p == 0) {
+        if (exec) execl(self, self, "--exit", (char *)0);
+        _exit(exec ? 127 : 0);
+    }
+    int st;
+    if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--exit") == 0) return 0;
     const char *dir = argc > 1 ? argv[1] : "/tmp";
     char path[4096], block[4096];
     double t;
@@ -46,6 +61,14 @@ int main(int argc, char **argv) {
     printf("file_read_4k %.1f\n", (now() - t) / n);
     close(f);
     unlink(path);
+
+    n = 200;
+    t = now();
+    for (long i = 0; i < n; i++) if (spawn_and_wait(argv[0], 0)) return 1;
+    printf("fork_wait %.0f\n", (now() - t) / n);
+    t = now();
+    for (long i = 0; i < n; i++) if (spawn_and_wait(argv[0], 1)) return 1;
+    printf("fork_exec_wait %.0f\n", (now() - t) / n);
 
     volatile unsigned long x = 1;
     n = 200000000;
