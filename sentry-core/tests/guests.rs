@@ -272,3 +272,15 @@ fn terminal_ioctls_reach_a_host_tty() {
     let out = reader.join().unwrap();
     assert_eq!(out, "isatty0=0 isatty1=1 winsz=0 rows=33 cols=101 tcgetattr=0\r\n");
 }
+
+#[test]
+fn cpu_time_is_accounted_for_processes_and_children() {
+    init_logging();
+    let r = run(&guest("usage", Build::Static), "usage", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "wait4 reaped the child: 1\nchild user time > 0: 1\nRUSAGE_CHILDREN matches: 1\nown user time > 0: 1\n\
+         times: children's ticks > 0: 1, own ticks > 0: 1, clock > 0: 1\ngetrusage(42) fails: 1\n"
+    );
+}

@@ -34,6 +34,7 @@ pub mod pids;
 pub mod signals;
 mod task;
 pub mod thread_group;
+pub mod usage;
 pub mod waiter;
 
 use std::collections::HashSet;
@@ -573,6 +574,16 @@ impl Kernel {
     /// zombie: its children go to init, its parent hears of it.
     pub(crate) fn task_exited(&self, task: &mut Task, status: ExitStatus) {
         let tg = task.tg.clone();
+        {
+            // Totals as of now; they are final once the last thread is
+            // gone. User time must be read while the address space lives.
+            let my_sys = usage::sys_time(&task.shared);
+            let user = usage::user_time(&task.mm).unwrap_or_default();
+            let mut u = lock(&tg.usage);
+            u.exited_sys += my_sys;
+            u.final_user = user;
+            u.final_sys = u.exited_sys;
+        }
         self.pids().remove_task(task.tid);
         if !tg.task_exited(task.tid, status) {
             return;

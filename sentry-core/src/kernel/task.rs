@@ -197,6 +197,7 @@ impl Task {
     }
 
     fn run_inner(&mut self) -> ExitStatus {
+        self.shared.set_host_tid();
         match self.kernel.inner.platform.new_context() {
             Ok(c) => {
                 self.shared.set_interrupter(c.interrupter());

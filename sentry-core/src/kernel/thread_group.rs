@@ -43,6 +43,9 @@ pub struct TaskShared {
     killed: AtomicBool,
     /// The thread's name (`comm`), for `/proc`.
     pub comm: Mutex<Vec<u8>>,
+    /// The host thread serving the task (for its CPU clock); 0 until it
+    /// runs.
+    host_tid: AtomicI32,
 }
 
 impl TaskShared {
@@ -56,7 +59,20 @@ impl TaskShared {
             mask: AtomicU64::new(mask),
             killed: AtomicBool::new(false),
             comm: Mutex::new(Vec::new()),
+            host_tid: AtomicI32::new(0),
         })
+    }
+
+    /// The host thread serving the task (0 before it starts).
+    pub fn host_tid(&self) -> i32 {
+        self.host_tid.load(Ordering::Relaxed)
+    }
+
+    /// Records the calling host thread as the one serving the task.
+    pub fn set_host_tid(&self) {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        self.host_tid.store(tid, Ordering::Relaxed);
     }
 
     /// The thread id.
@@ -163,6 +179,8 @@ pub struct ThreadGroup {
     pub stop_events: WaitQueue,
     /// When the group started.
     pub start_time: Instant,
+    /// CPU time accounting.
+    pub usage: Mutex<super::usage::Usage>,
 }
 
 fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
@@ -215,6 +233,7 @@ impl ThreadGroup {
             child_events: WaitQueue::new(),
             stop_events: WaitQueue::new(),
             start_time: Instant::now(),
+            usage: Mutex::new(super::usage::Usage::default()),
         })
     }
 

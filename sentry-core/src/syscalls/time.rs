@@ -13,6 +13,8 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_time, sys_time),
     (libc::SYS_nanosleep, sys_nanosleep),
     (libc::SYS_clock_nanosleep, sys_clock_nanosleep),
+    (libc::SYS_getrusage, sys_getrusage),
+    (libc::SYS_times, sys_times),
 ];
 
 /// Reads a host clock (the Sentry's own time source).
@@ -25,17 +27,13 @@ fn host_clock(id: libc::clockid_t) -> Result<(i64, i64), Errno> {
     Ok((ts.tv_sec, ts.tv_nsec))
 }
 
-/// `CPUCLOCK_SCHED`: the scheduler's CPU-time clock of a process.
-const CPUCLOCK_SCHED: i32 = 2;
-
 /// CPU time the application has used: the host CPU clock of the process
 /// its code runs in (on ptrace, the address space's stub process, which
 /// runs nothing but application code). Thread clocks report the process's
 /// time until there are several threads per address space.
 fn app_cpu_time(t: &Task) -> Result<(i64, i64), Errno> {
-    let space = t.mm.address_space();
-    let stub = space.as_any().downcast_ref::<platforms::ptrace::PtraceAddressSpace>().ok_or(Errno::EINVAL)?;
-    host_clock((!stub.stub_pid() << 3) | CPUCLOCK_SCHED)
+    let d = crate::kernel::usage::user_time(&t.mm)?;
+    Ok((d.as_secs() as i64, d.subsec_nanos() as i64))
 }
 
 /// The application's clocks: wall and monotonic clocks come from the host,
@@ -158,4 +156,65 @@ fn sys_clock_nanosleep(t: &mut Task, a: &Args) -> SysResult {
     };
     let rem = if a.i32(1) & TIMER_ABSTIME != 0 { 0 } else { a.u64(3) };
     sleep(t, d, rem)
+}
+
+const RUSAGE_SELF: i32 = 0;
+const RUSAGE_CHILDREN: i32 = -1;
+const RUSAGE_THREAD: i32 = 1;
+
+/// A `struct rusage` (144 bytes) with user and system time; the other
+/// fields (page faults, context switches...) are not accounted and read 0,
+/// except `ru_maxrss`, from the pages the process holds.
+pub fn rusage_bytes(user: Duration, sys: Duration, maxrss_kb: u64) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    let tv = |d: Duration| ((d.as_secs()).to_le_bytes(), (d.subsec_micros() as u64).to_le_bytes());
+    let (us, uu) = tv(user);
+    let (ss, su) = tv(sys);
+    b[0..8].copy_from_slice(&us);
+    b[8..16].copy_from_slice(&uu);
+    b[16..24].copy_from_slice(&ss);
+    b[24..32].copy_from_slice(&su);
+    b[32..40].copy_from_slice(&maxrss_kb.to_le_bytes());
+    b
+}
+
+fn sys_getrusage(t: &mut Task, a: &Args) -> SysResult {
+    use crate::kernel::usage;
+    let (user, sys, rss) = match a.i32(0) {
+        RUSAGE_SELF => {
+            let (u, s) = usage::group_times(&t.tg, &t.mm);
+            (u, s, t.mm.resident_pages() as u64 * 4)
+        }
+        RUSAGE_THREAD => {
+            // Application time is not split per thread on this platform.
+            let (u, _) = usage::group_times(&t.tg, &t.mm);
+            (u, usage::sys_time(&t.shared), t.mm.resident_pages() as u64 * 4)
+        }
+        RUSAGE_CHILDREN => {
+            let u = *crate::mm::lock(&t.tg.usage);
+            (u.children_user, u.children_sys, 0)
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    t.mm.copy_out(a.u64(1), &rusage_bytes(user, sys, rss))?;
+    Ok(0)
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_nanos() / (1_000_000_000 / crate::arch::CLOCK_TICKS as u128)) as u64
+}
+
+fn sys_times(t: &mut Task, a: &Args) -> SysResult {
+    use crate::kernel::usage;
+    if a.u64(0) != 0 {
+        let (u, s) = usage::group_times(&t.tg, &t.mm);
+        let c = *crate::mm::lock(&t.tg.usage);
+        let mut b = [0u8; 32];
+        for (i, d) in [u, s, c.children_user, c.children_sys].into_iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&ticks(d).to_le_bytes());
+        }
+        t.mm.copy_out(a.u64(0), &b)?;
+    }
+    // Clock ticks since boot (an arbitrary point, as on Linux).
+    Ok(ticks(t.kernel.inner.boot.elapsed()))
 }

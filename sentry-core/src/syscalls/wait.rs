@@ -1,12 +1,14 @@
 //! Waiting for children: wait4 and waitid.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::signals::{self, code};
 use crate::kernel::waiter::{events, wait_until};
 use crate::kernel::{ExitStatus, Task, ThreadGroup};
+use crate::mm::lock;
 
 pub(super) const HANDLERS: &[(i64, Handler)] = &[(libc::SYS_wait4, sys_wait4), (libc::SYS_waitid, sys_waitid)];
 
@@ -40,6 +42,8 @@ struct Found {
     pid: i32,
     uid: u32,
     event: Event,
+    /// The child's (and its reaped descendants') user and system time.
+    times: (Duration, Duration),
 }
 
 struct Opts {
@@ -76,23 +80,31 @@ fn do_wait(t: &Task, target: Target, o: &Opts) -> Result<Option<Found>, Errno> {
             if o.exited {
                 if let Some(st) = c.zombie_status() {
                     if o.nowait {
-                        return Ok(Some(Found { pid: c.tgid, uid, event: Event::Exited(st) }));
+                        let times = child_times(c);
+                        return Ok(Some(Found { pid: c.tgid, uid, event: Event::Exited(st), times }));
                     }
                     if c.reap() {
+                        let cu = *lock(&c.usage);
+                        {
+                            let mut u = lock(&t.tg.usage);
+                            u.children_user += cu.final_user + cu.children_user;
+                            u.children_sys += cu.final_sys + cu.children_sys;
+                        }
                         t.tg.remove_child(c.tgid);
                         t.kernel.pids().remove_group(c.tgid);
-                        return Ok(Some(Found { pid: c.tgid, uid, event: Event::Exited(st) }));
+                        let times = child_times(c);
+                        return Ok(Some(Found { pid: c.tgid, uid, event: Event::Exited(st), times }));
                     }
                     continue;
                 }
             }
             if o.stopped {
                 if let Some(sig) = c.take_stop_report(o.nowait) {
-                    return Ok(Some(Found { pid: c.tgid, uid, event: Event::Stopped(sig) }));
+                    return Ok(Some(Found { pid: c.tgid, uid, event: Event::Stopped(sig), times: Default::default() }));
                 }
             }
             if o.continued && c.take_continue_report(o.nowait) {
-                return Ok(Some(Found { pid: c.tgid, uid, event: Event::Continued }));
+                return Ok(Some(Found { pid: c.tgid, uid, event: Event::Continued, times: Default::default() }));
             }
         }
         if o.nohang {
@@ -103,6 +115,11 @@ fn do_wait(t: &Task, target: Target, o: &Opts) -> Result<Option<Found>, Errno> {
     t.blocker(|b| wait_until(b, &[&t.tg.child_events], events::ALL, None, attempt))
 }
 
+fn child_times(c: &ThreadGroup) -> (Duration, Duration) {
+    let u = *lock(&c.usage);
+    (u.final_user + u.children_user, u.final_sys + u.children_sys)
+}
+
 fn status_word(e: Event) -> i32 {
     match e {
         Event::Exited(st) => st.wait_status(),
@@ -110,10 +127,6 @@ fn status_word(e: Event) -> i32 {
         Event::Continued => 0xffff,
     }
 }
-
-/// `struct rusage` is 144 bytes; resource use is not accounted per child
-/// yet, so it reads as zero.
-const RUSAGE_SIZE: usize = 144;
 
 fn sys_wait4(t: &mut Task, a: &Args) -> SysResult {
     let pid = a.i32(0);
@@ -140,7 +153,7 @@ fn sys_wait4(t: &mut Task, a: &Args) -> SysResult {
         t.mm.write_u32(a.u64(1), status_word(found.event) as u32)?;
     }
     if a.u64(3) != 0 {
-        t.mm.copy_out(a.u64(3), &[0u8; RUSAGE_SIZE])?;
+        t.mm.copy_out(a.u64(3), &super::time::rusage_bytes(found.times.0, found.times.1, 0))?;
     }
     Ok(found.pid as u64)
 }
@@ -190,7 +203,8 @@ fn sys_waitid(t: &mut Task, a: &Args) -> SysResult {
         t.mm.copy_out(infop, &si.raw)?;
     }
     if a.u64(4) != 0 {
-        t.mm.copy_out(a.u64(4), &[0u8; RUSAGE_SIZE])?;
+        let (u, sy) = found.map(|f| f.times).unwrap_or_default();
+        t.mm.copy_out(a.u64(4), &super::time::rusage_bytes(u, sy, 0))?;
     }
     Ok(0)
 }
