@@ -284,3 +284,16 @@ fn cpu_time_is_accounted_for_processes_and_children() {
          times: children's ticks > 0: 1, own ticks > 0: 1, clock > 0: 1\ngetrusage(42) fails: 1\n"
     );
 }
+
+#[test]
+fn credentials_change_like_linux() {
+    init_logging();
+    let bin = guest("creds", Build::Static);
+    let r = run(&bin, "creds", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    // The same program natively (the tests run as root) must agree.
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/creds-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(r.stdout.contains("ids: 1000 1000 1000, CAP_SETUID: 0\n"), "{}", r.stdout);
+}

@@ -33,13 +33,37 @@ pub struct Credentials {
     pub egid: u32,
     pub sgid: u32,
     pub groups: Vec<u32>,
+    /// Capability sets (bit per capability).
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
+    pub cap_inheritable: u64,
+    pub cap_bounding: u64,
 }
 
 impl Credentials {
     /// Real, effective and saved ids all `uid`/`gid`, no supplementary
-    /// groups.
+    /// groups; root holds the container's default capabilities.
     pub fn new(uid: u32, gid: u32) -> Credentials {
-        Credentials { uid, euid: uid, suid: uid, gid, egid: gid, sgid: gid, groups: Vec::new() }
+        let bounding = crate::syscalls::creds::DEFAULT_CAPS;
+        let caps = if uid == 0 { bounding } else { 0 };
+        Credentials {
+            uid,
+            euid: uid,
+            suid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+            groups: Vec::new(),
+            cap_effective: caps,
+            cap_permitted: caps,
+            cap_inheritable: 0,
+            cap_bounding: bounding,
+        }
+    }
+
+    /// Whether the task holds capability `cap` (`CAP_*` number).
+    pub fn has_cap(&self, cap: u32) -> bool {
+        cap < 64 && self.cap_effective & (1 << cap) != 0
     }
 }
 

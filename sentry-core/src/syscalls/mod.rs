@@ -12,6 +12,7 @@
 //! runs before the task returns to the application turns it into `EINTR` or
 //! a restart of the call.
 
+pub mod creds;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -75,6 +76,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(misc::HANDLERS)
             .chain(futex::HANDLERS)
             .chain(exec::HANDLERS)
+            .chain(creds::HANDLERS)
             .chain(wait::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
@@ -209,6 +211,7 @@ mod tests {
             misc::HANDLERS,
             futex::HANDLERS,
             exec::HANDLERS,
+            creds::HANDLERS,
             wait::HANDLERS,
         ]
         .iter()
