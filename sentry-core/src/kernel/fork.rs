@@ -141,7 +141,10 @@ impl Task {
                 self.alt_stack
             };
             let vfork = vfork.clone();
+            let (nnp, slack) = (self.no_new_privs, self.timer_slack);
             move |t: &mut Task| {
+                t.no_new_privs = nnp;
+                t.timer_slack = slack;
                 t.comm = comm;
                 t.exe = exe;
                 t.clear_child_tid = clear_tid;

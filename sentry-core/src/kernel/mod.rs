@@ -599,12 +599,20 @@ impl Kernel {
                 }
             }
         }
+        let reaper = if is_init { None } else { self.reaper_for(&tg).or(init.clone()) };
         for child in tg.take_children() {
-            match init.as_ref().filter(|_| !is_init) {
-                Some(init) => {
-                    ThreadGroup::reparent_child(&child, init);
+            // PR_SET_PDEATHSIG: the parent is gone.
+            for t in child.tasks() {
+                let sig = t.pdeathsig.load(std::sync::atomic::Ordering::Relaxed);
+                if sig > 0 {
+                    self.send_thread_signal(&child, &t, signals::info_from(sig, code::SI_USER, 0, 0));
+                }
+            }
+            match reaper.as_ref() {
+                Some(reaper) => {
+                    ThreadGroup::reparent_child(&child, reaper);
                     if child.zombie_status().is_some() {
-                        self.notify_parent_of_exit(&child, init);
+                        self.notify_parent_of_exit(&child, reaper);
                     }
                 }
                 None => {
@@ -621,6 +629,18 @@ impl Kernel {
             None if !is_init && tg.reap() => self.pids().remove_group(tg.tgid),
             None => {}
         }
+    }
+
+    /// The nearest living ancestor of `tg` that is a child subreaper.
+    fn reaper_for(&self, tg: &ThreadGroup) -> Option<Arc<ThreadGroup>> {
+        let mut cur = tg.parent();
+        while let Some(p) = cur {
+            if p.subreaper.load(std::sync::atomic::Ordering::Relaxed) && p.zombie_status().is_none() {
+                return Some(p);
+            }
+            cur = p.parent();
+        }
+        None
     }
 
     /// Sends a zombie's exit signal to its parent, reaping it at once if

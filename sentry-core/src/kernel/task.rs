@@ -120,6 +120,12 @@ pub struct Task {
     pub(crate) vfork_done: Option<Arc<VforkDone>>,
     /// The executable, for `/proc/self/exe`.
     pub exe: Option<Arc<crate::vfs::Dentry>>,
+    /// `PR_SET_NO_NEW_PRIVS` (sticky, inherited).
+    pub no_new_privs: bool,
+    /// `PR_SET_KEEPCAPS`.
+    pub keep_caps: bool,
+    /// `PR_SET_TIMERSLACK`, in nanoseconds.
+    pub timer_slack: u64,
 }
 
 /// What a new task starts with.
@@ -157,6 +163,9 @@ impl Task {
             ctx: None,
             vfork_done: None,
             exe: None,
+            no_new_privs: false,
+            keep_caps: false,
+            timer_slack: 50_000,
         }
     }
 

@@ -46,6 +46,8 @@ pub struct TaskShared {
     /// The host thread serving the task (for its CPU clock); 0 until it
     /// runs.
     host_tid: AtomicI32,
+    /// `PR_SET_PDEATHSIG`: signal sent to this task when its parent ends.
+    pub pdeathsig: AtomicI32,
 }
 
 impl TaskShared {
@@ -60,6 +62,7 @@ impl TaskShared {
             killed: AtomicBool::new(false),
             comm: Mutex::new(Vec::new()),
             host_tid: AtomicI32::new(0),
+            pdeathsig: AtomicI32::new(0),
         })
     }
 
@@ -181,6 +184,13 @@ pub struct ThreadGroup {
     pub start_time: Instant,
     /// CPU time accounting.
     pub usage: Mutex<super::usage::Usage>,
+    /// `PR_SET_CHILD_SUBREAPER`: orphaned descendants are reparented here
+    /// rather than to init.
+    pub subreaper: AtomicBool,
+    /// `PR_SET_DUMPABLE`.
+    pub dumpable: AtomicI32,
+    /// `PR_SET_THP_DISABLE`.
+    pub thp_disable: AtomicBool,
 }
 
 fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
@@ -234,6 +244,9 @@ impl ThreadGroup {
             stop_events: WaitQueue::new(),
             start_time: Instant::now(),
             usage: Mutex::new(super::usage::Usage::default()),
+            subreaper: AtomicBool::new(false),
+            dumpable: AtomicI32::new(1),
+            thp_disable: AtomicBool::new(false),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod fs;
 pub mod futex;
 pub mod misc;
 pub mod mm;
+pub mod prctl;
 pub mod process;
 pub mod signal;
 pub mod time;
@@ -77,6 +78,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(futex::HANDLERS)
             .chain(exec::HANDLERS)
             .chain(creds::HANDLERS)
+            .chain(prctl::HANDLERS)
             .chain(wait::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
@@ -212,6 +214,7 @@ mod tests {
             futex::HANDLERS,
             exec::HANDLERS,
             creds::HANDLERS,
+            prctl::HANDLERS,
             wait::HANDLERS,
         ]
         .iter()

@@ -40,35 +40,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_setrlimit, sys_setrlimit),
     (libc::SYS_sched_getaffinity, sys_sched_getaffinity),
     (libc::SYS_sched_yield, sys_sched_yield),
-    (libc::SYS_prctl, sys_prctl),
 ];
-
-fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
-    match a.i32(0) {
-        libc::PR_SET_NAME => {
-            let mut b = t.mm.read_bytes::<16>(a.u64(1)).or_else(|_| {
-                // The name may end near the end of a mapping: read bytewise.
-                t.mm.copy_in_string(a.u64(1), 4096).map(|s| {
-                    let mut b = [0u8; 16];
-                    let n = s.len().min(15);
-                    b[..n].copy_from_slice(&s[..n]);
-                    b
-                })
-            })?;
-            b[15] = 0;
-            let n = b.iter().position(|&c| c == 0).unwrap_or(15);
-            t.comm = b[..n].to_vec();
-            Ok(0)
-        }
-        libc::PR_GET_NAME => {
-            let mut b = [0u8; 16];
-            b[..t.comm.len()].copy_from_slice(&t.comm);
-            t.mm.copy_out(a.u64(1), &b)?;
-            Ok(0)
-        }
-        _ => Err(Errno::EINVAL),
-    }
-}
 
 fn sys_exit(t: &mut Task, a: &Args) -> SysResult {
     let code = a.i32(0) & 0xff;
