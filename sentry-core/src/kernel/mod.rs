@@ -17,7 +17,10 @@
 //!    its signal dispositions and rlimits;
 //! 3. the task's file-system context (cwd, root, umask) and fd table;
 //! 4. the MM ([`MM`](crate::mm::MM) state);
-//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages).
+//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages);
+//! 6. the advisory lock table ([`LockTable`](crate::vfs::lock::LockTable)),
+//!    a leaf: it takes no other lock, so a file description (which releases
+//!    its locks when dropped) may be dropped with any lock held.
 //!
 //! The MM may take an inode's page lock while holding its own (mapping a
 //! file's page); an inode never takes the MM lock. No lock is held across a
@@ -111,6 +114,8 @@ pub(crate) struct KernelInner {
     pub domainname: String,
     pub strace: bool,
     pub boot: Instant,
+    /// Advisory file locks (`flock`, `fcntl` record locks).
+    pub locks: Arc<crate::vfs::lock::LockTable>,
     next_tid: AtomicI32,
     enosys_logged: Mutex<HashSet<u64>>,
 }
@@ -249,6 +254,7 @@ impl Kernel {
                 domainname: config.domainname,
                 strace: config.strace,
                 boot: Instant::now(),
+                locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 next_tid: AtomicI32::new(1),
                 enosys_logged: Mutex::new(HashSet::new()),
             }),

@@ -114,6 +114,10 @@ impl Task {
     pub fn run(&mut self) {
         let status = self.run_inner();
         self.tg.task_exited(self.tid, status);
+        if self.tg.task_count() == 0 {
+            // The process is gone: so are its POSIX record locks.
+            self.kernel.inner.locks.release_process(self.tg.tgid);
+        }
     }
 
     fn run_inner(&mut self) -> ExitStatus {

@@ -1,8 +1,8 @@
 //! The system call table and dispatcher.
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
-//! family ([`file`], [`fs`], [`mm`], [`process`], [`signal`], [`time`],
-//! [`misc`]). A handler receives the task and the raw arguments (with typed
+//! family ([`file`], [`fs`], [`fsattr`], [`lock`], [`mm`], [`process`],
+//! [`signal`], [`time`], [`misc`]). A handler receives the task and the raw arguments (with typed
 //! accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -14,6 +14,8 @@
 
 pub mod file;
 pub mod fs;
+pub mod fsattr;
+pub mod lock;
 pub mod misc;
 pub mod mm;
 pub mod process;
@@ -70,6 +72,8 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(signal::HANDLERS)
             .chain(time::HANDLERS)
             .chain(misc::HANDLERS)
+            .chain(fsattr::HANDLERS)
+            .chain(lock::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }
@@ -188,6 +192,8 @@ mod tests {
             signal::HANDLERS,
             time::HANDLERS,
             misc::HANDLERS,
+            fsattr::HANDLERS,
+            lock::HANDLERS,
         ]
         .iter()
         .flat_map(|h| h.iter().map(|(nr, _)| *nr))
