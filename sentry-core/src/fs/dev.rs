@@ -135,4 +135,10 @@ impl FileOps for DevFile {
     fn size(&self) -> Option<u64> {
         Some(0)
     }
+
+    /// Memory devices have nothing to sync; Linux refuses (no `fsync`
+    /// operation).
+    fn fsync(&self, _datasync: bool) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
+    }
 }

@@ -8,6 +8,16 @@
 //! every process mapping a library shares its pages; writes through the file
 //! update cached pages so reads and mappings agree. No lock is held across a
 //! 9P round trip.
+//!
+//! Attribute changes go to the Gofer as `Tsetattr` (`chown`, `utimensat`,
+//! `truncate`, `fallocate` extending a file), hard links as `Tlink`,
+//! `statfs` as `Tstatfs` and `fsync` as `Tfsync`; the cached attributes
+//! are refreshed after each change. A change of nothing but the change time
+//! (`chown(f, -1, -1)`) is sent as a `Tsetattr` of owner and group -1, which
+//! the host applies as exactly that. `renameat2`'s `RENAME_NOREPLACE` is
+//! checked with a walk before the rename (racing only with changes made on
+//! the host behind the sandbox's back); `RENAME_EXCHANGE` is not supported
+//! (`EINVAL`), nor is `fallocate` beyond extending a file (`EOPNOTSUPP`).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -19,7 +29,11 @@ use platforms::{MemoryFile, PAGE_SIZE};
 
 use crate::errno::Errno;
 use crate::mm::{alloc_pages, lock, Mappable, PageRef};
-use crate::vfs::{flags, Creds, DirEntry, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
+use crate::vfs::stat::{ST_RELATIME, ST_VALID};
+use crate::vfs::{
+    flags, rename_flags, AttrChange, Creds, DirEntry, FileOps, FileType, Inode, IoCtx, Stat, StatFs, TimeChange,
+    Timespec,
+};
 
 fn errno(e: gofer_9p::Error) -> Errno {
     Errno(e.errno().0)
@@ -269,6 +283,111 @@ impl Inode for GoferInode {
         self.setattr(SetAttr { valid: setattr::MODE, mode: mode & 0o7777, ..SetAttr::default() })
     }
 
+    fn set_attr(&self, c: &AttrChange) -> Result<(), Errno> {
+        let mut a = SetAttr::default();
+        if let Some(mode) = c.mode {
+            a.valid |= setattr::MODE;
+            a.mode = mode & 0o7777;
+        }
+        if let Some(uid) = c.uid {
+            a.valid |= setattr::UID;
+            a.uid = uid;
+        }
+        if let Some(gid) = c.gid {
+            a.valid |= setattr::GID;
+            a.gid = gid;
+        }
+        match c.atime {
+            Some(TimeChange::Now) => a.valid |= setattr::ATIME,
+            Some(TimeChange::At(t)) => {
+                a.valid |= setattr::ATIME | setattr::ATIME_SET;
+                (a.atime_sec, a.atime_nsec) = (t.sec as u64, t.nsec as u64);
+            }
+            None => {}
+        }
+        match c.mtime {
+            Some(TimeChange::Now) => a.valid |= setattr::MTIME,
+            Some(TimeChange::At(t)) => {
+                a.valid |= setattr::MTIME | setattr::MTIME_SET;
+                (a.mtime_sec, a.mtime_nsec) = (t.sec as u64, t.nsec as u64);
+            }
+            None => {}
+        }
+        if a.valid == 0 {
+            // Only the change time: chown to (-1, -1) sets just that.
+            a.valid = setattr::UID | setattr::GID;
+            (a.uid, a.gid) = (u32::MAX, u32::MAX);
+        }
+        self.setattr(a)
+    }
+
+    fn link(&self, name: &str, target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        let t = target.as_any().downcast_ref::<GoferInode>().ok_or(Errno::EXDEV)?;
+        if !Arc::ptr_eq(&t.fs, &self.fs) {
+            return Err(Errno::EXDEV);
+        }
+        if t.file_type == FileType::Directory {
+            return Err(Errno::EPERM);
+        }
+        self.fs.client.link(&self.fid, &t.fid, name).map_err(errno)?;
+        let _ = t.refresh();
+        Ok(())
+    }
+
+    fn rename2(&self, name: &str, new_dir: &Arc<dyn Inode>, new_name: &str, flags: u32) -> Result<(), Errno> {
+        match flags {
+            0 => self.rename(name, new_dir, new_name),
+            rename_flags::RENAME_NOREPLACE => {
+                let nd = new_dir.as_any().downcast_ref::<GoferInode>().ok_or(Errno::EXDEV)?;
+                if !Arc::ptr_eq(&nd.fs, &self.fs) {
+                    return Err(Errno::EXDEV);
+                }
+                self.lookup(name)?;
+                match nd.lookup(new_name) {
+                    Ok(_) => Err(Errno::EEXIST),
+                    Err(Errno::ENOENT) => self.rename(name, new_dir, new_name),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let s = self.fs.client.statfs(&self.fid).map_err(errno)?;
+        Ok(StatFs {
+            fs_type: u64::from(s.ty),
+            bsize: u64::from(s.bsize),
+            blocks: s.blocks,
+            bfree: s.bfree,
+            bavail: s.bavail,
+            files: s.files,
+            ffree: s.ffree,
+            fsid: s.fsid,
+            namelen: u64::from(s.namelen),
+            frsize: u64::from(s.bsize),
+            flags: ST_VALID | ST_RELATIME,
+        })
+    }
+
+    fn allocate(&self, mode: u32, offset: u64, len: u64) -> Result<(), Errno> {
+        // 9P2000.L has no fallocate: extending the size is all that can be
+        // done (without reserving blocks).
+        if mode != 0 || self.file_type != FileType::Regular {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let end = offset.checked_add(len).ok_or(Errno::EFBIG)?;
+        if end > self.refresh()?.size {
+            self.truncate(end)?;
+        }
+        Ok(())
+    }
+
+    fn lock_key(&self) -> crate::vfs::lock::FileKey {
+        let st = lock(&self.stat);
+        (st.dev, st.ino)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -349,6 +468,12 @@ impl FileOps for GoferFile {
 
     fn mappable(&self) -> Option<Arc<dyn Mappable>> {
         self.inode.page_cache().ok().map(|c| c as Arc<dyn Mappable>)
+    }
+
+    fn fsync(&self, datasync: bool) -> Result<(), Errno> {
+        self.inode.fs.client.fsync(&self.fid, datasync).map_err(errno)?;
+        let _ = self.inode.refresh();
+        Ok(())
     }
 }
 

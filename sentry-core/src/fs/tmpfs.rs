@@ -3,6 +3,14 @@
 //! Regular files keep their data in memory-file pages (a [`PageStore`]), so
 //! `mmap` maps the same pages `read` and `write` use, and the loader maps
 //! executables without copying them.
+//!
+//! Time stamps follow Linux's tmpfs: writes, truncation and `fallocate`
+//! hole punching set a file's modification and change times; creating,
+//! linking, unlinking and renaming set the directory's; attribute changes
+//! and link count changes set the change time; reads set the access time
+//! with `relatime` rules (only when it is not newer than the modification
+//! or change time, or is a day old). A directory's link count is 2 plus its
+//! subdirectories; a file's is its number of names.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -13,7 +21,11 @@ use platforms::{MemoryFile, PAGE_SIZE};
 
 use crate::errno::Errno;
 use crate::mm::{lock, page_up, Mappable, PageRef, PageStore};
-use crate::vfs::{flags, Creds, DirEntry, DirOps, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
+use crate::vfs::stat::{ST_RELATIME, ST_VALID, TMPFS_MAGIC};
+use crate::vfs::{
+    falloc, flags, rename_flags, AttrChange, Creds, DirEntry, DirOps, FileOps, FileType, Inode, IoCtx, Stat, StatFs,
+    TimeChange, Timespec,
+};
 
 /// Largest tmpfs file (keeps offsets far from overflow).
 pub const MAX_FILE_SIZE: u64 = 1 << 40;
@@ -23,19 +35,22 @@ pub struct Tmpfs {
     mf: Arc<MemoryFile>,
     next_ino: AtomicU64,
     dev: u64,
+    /// Inodes alive (for `statfs`'s free inode count).
+    live: AtomicU64,
 }
 
 impl Tmpfs {
     /// A new file system with an empty root directory (mode 0755, owned by
     /// root).
     pub fn new_root(mf: Arc<MemoryFile>, dev: u64) -> Arc<TmpfsInode> {
-        let fs = Arc::new(Tmpfs { mf, next_ino: AtomicU64::new(1), dev });
+        let fs = Arc::new(Tmpfs { mf, next_ino: AtomicU64::new(1), dev, live: AtomicU64::new(0) });
         fs.new_inode(Kind::Dir(Mutex::new(BTreeMap::new())), 0o755, Creds::default())
     }
 
     fn new_inode(self: &Arc<Self>, kind: Kind, mode: u32, creds: Creds) -> Arc<TmpfsInode> {
         let now = Timespec::now();
         let nlink = if matches!(kind, Kind::Dir(_)) { 2 } else { 1 };
+        self.live.fetch_add(1, Ordering::Relaxed);
         Arc::new(TmpfsInode {
             fs: self.clone(),
             ino: self.next_ino.fetch_add(1, Ordering::Relaxed),
@@ -125,6 +140,71 @@ impl TmpfsInode {
         m.ctime = now;
     }
 
+    fn touch_ctime(&self) {
+        lock(&self.meta).ctime = Timespec::now();
+    }
+
+    /// Sets the access time after a read, `relatime`-style.
+    fn touch_atime(&self) {
+        let now = Timespec::now();
+        let mut m = lock(&self.meta);
+        let key = |t: Timespec| (t.sec, t.nsec);
+        if key(m.mtime) >= key(m.atime) || key(m.ctime) >= key(m.atime) || now.sec - m.atime.sec >= 24 * 60 * 60 {
+            m.atime = now;
+        }
+    }
+
+    /// The tmpfs inode behind `inode` if it belongs to this file system.
+    fn same_fs<'a>(&self, inode: &'a Arc<dyn Inode>) -> Result<&'a TmpfsInode, Errno> {
+        let t = inode.as_any().downcast_ref::<TmpfsInode>().ok_or(Errno::EXDEV)?;
+        if !Arc::ptr_eq(&t.fs, &self.fs) {
+            return Err(Errno::EXDEV);
+        }
+        Ok(t)
+    }
+
+    /// `RENAME_EXCHANGE`: swaps `name` here with `new_name` in `dest`.
+    fn exchange(&self, name: &str, dest: &TmpfsInode, new_name: &str) -> Result<(), Errno> {
+        let (a, b) = if std::ptr::eq(self, dest) {
+            let mut e = lock(self.entries()?);
+            let a = e.get(name).cloned().ok_or(Errno::ENOENT)?;
+            let b = e.get(new_name).cloned().ok_or(Errno::ENOENT)?;
+            e.insert(name.to_string(), b.clone());
+            e.insert(new_name.to_string(), a.clone());
+            (a, b)
+        } else {
+            // Two directories: lock them in address order.
+            let self_first = (self as *const TmpfsInode as usize) < (dest as *const TmpfsInode as usize);
+            let (first, second) = if self_first { (self, dest) } else { (dest, self) };
+            let mut g1 = lock(first.entries()?);
+            let mut g2 = lock(second.entries()?);
+            let (es, ed) = if self_first { (&mut *g1, &mut *g2) } else { (&mut *g2, &mut *g1) };
+            let a = es.get(name).cloned().ok_or(Errno::ENOENT)?;
+            let b = ed.get(new_name).cloned().ok_or(Errno::ENOENT)?;
+            es.insert(name.to_string(), b.clone());
+            ed.insert(new_name.to_string(), a.clone());
+            drop(g2);
+            drop(g1);
+            let (a_dir, b_dir) = (a.file_type() == FileType::Directory, b.file_type() == FileType::Directory);
+            if a_dir && !b_dir {
+                lock(&self.meta).nlink -= 1;
+                lock(&dest.meta).nlink += 1;
+            } else if b_dir && !a_dir {
+                lock(&dest.meta).nlink -= 1;
+                lock(&self.meta).nlink += 1;
+            }
+            (a, b)
+        };
+        for i in [&a, &b] {
+            if let Some(t) = i.as_any().downcast_ref::<TmpfsInode>() {
+                t.touch_ctime();
+            }
+        }
+        self.touch_mtime();
+        dest.touch_mtime();
+        Ok(())
+    }
+
     /// Adds an inode of another file system (a device node) as `name`.
     pub fn insert(&self, name: &str, inode: Arc<dyn Inode>) -> Result<(), Errno> {
         let mut e = lock(self.entries()?);
@@ -147,6 +227,12 @@ impl TmpfsInode {
         drop(f);
         self.touch_mtime();
         Ok(())
+    }
+}
+
+impl Drop for TmpfsInode {
+    fn drop(&mut self) {
+        self.fs.live.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -289,13 +375,59 @@ impl Inode for TmpfsInode {
             dest.unlink(new_name, src_dir)?;
         }
         lock(self.entries()?).remove(name);
-        lock(dest.entries()?).insert(new_name.to_string(), src);
+        lock(dest.entries()?).insert(new_name.to_string(), src.clone());
         if src_dir && !std::ptr::eq(self, dest) {
             lock(&self.meta).nlink -= 1;
             lock(&dest.meta).nlink += 1;
         }
+        if let Some(t) = src.as_any().downcast_ref::<TmpfsInode>() {
+            t.touch_ctime();
+        }
         self.touch_mtime();
         dest.touch_mtime();
+        Ok(())
+    }
+
+    fn rename2(&self, name: &str, new_dir: &Arc<dyn Inode>, new_name: &str, flags: u32) -> Result<(), Errno> {
+        match flags {
+            0 => self.rename(name, new_dir, new_name),
+            rename_flags::RENAME_NOREPLACE => {
+                let dest = self.same_fs(new_dir)?;
+                self.lookup(name)?;
+                if dest.lookup(new_name).is_ok() {
+                    return Err(Errno::EEXIST);
+                }
+                self.rename(name, new_dir, new_name)
+            }
+            rename_flags::RENAME_EXCHANGE => {
+                let dest = self.same_fs(new_dir)?;
+                self.exchange(name, dest, new_name)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn link(&self, name: &str, target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        let t = self.same_fs(target)?;
+        if t.file_type() == FileType::Directory {
+            return Err(Errno::EPERM);
+        }
+        let mut e = lock(self.entries()?);
+        if e.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        {
+            let mut m = lock(&t.meta);
+            // A file whose last name is gone cannot get a new one.
+            if m.nlink == 0 {
+                return Err(Errno::ENOENT);
+            }
+            m.nlink += 1;
+            m.ctime = Timespec::now();
+        }
+        e.insert(name.to_string(), target.clone());
+        drop(e);
+        self.touch_mtime();
         Ok(())
     }
 
@@ -337,6 +469,78 @@ impl Inode for TmpfsInode {
         Ok(())
     }
 
+    fn set_attr(&self, c: &AttrChange) -> Result<(), Errno> {
+        let now = Timespec::now();
+        let at = |t: TimeChange| match t {
+            TimeChange::Now => now,
+            TimeChange::At(t) => t,
+        };
+        let mut m = lock(&self.meta);
+        if let Some(mode) = c.mode {
+            m.mode = mode & 0o7777;
+        }
+        if let Some(uid) = c.uid {
+            m.uid = uid;
+        }
+        if let Some(gid) = c.gid {
+            m.gid = gid;
+        }
+        if let Some(t) = c.atime {
+            m.atime = at(t);
+        }
+        if let Some(t) = c.mtime {
+            m.mtime = at(t);
+        }
+        m.ctime = now;
+        Ok(())
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let (size, used) = (self.fs.mf.size(), self.fs.mf.used());
+        let blocks = size / PAGE_SIZE;
+        let free = size.saturating_sub(used) / PAGE_SIZE;
+        // As Linux's default, as many inodes as pages.
+        let files = blocks;
+        Ok(StatFs {
+            fs_type: TMPFS_MAGIC,
+            bsize: PAGE_SIZE,
+            blocks,
+            bfree: free,
+            bavail: free,
+            files,
+            ffree: files.saturating_sub(self.fs.live.load(Ordering::Relaxed)),
+            fsid: 0,
+            namelen: crate::vfs::stat::NAME_MAX,
+            frsize: PAGE_SIZE,
+            flags: ST_VALID | ST_RELATIME,
+        })
+    }
+
+    fn allocate(&self, mode: u32, offset: u64, len: u64) -> Result<(), Errno> {
+        let Kind::File(f) = &self.kind else { return Err(Errno::EOPNOTSUPP) };
+        if mode & !(falloc::FALLOC_FL_KEEP_SIZE | falloc::FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let end = offset.checked_add(len).ok_or(Errno::EFBIG)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let mut d = lock(&f.inner);
+        if mode & falloc::FALLOC_FL_PUNCH_HOLE != 0 {
+            d.store.punch(offset, end)?;
+            drop(d);
+            self.touch_mtime();
+            return Ok(());
+        }
+        d.store.allocate(offset, end).map_err(|e| if e == Errno::ENOMEM { Errno::ENOSPC } else { e })?;
+        if mode & falloc::FALLOC_FL_KEEP_SIZE == 0 && end > d.size {
+            d.size = end;
+        }
+        drop(d);
+        self.touch_ctime();
+        Ok(())
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -352,10 +556,14 @@ impl FileOps for TmpfsFile {
     fn read(&self, _ctx: &IoCtx, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let f = lock(&self.data.inner);
         if offset >= f.size {
+            drop(f);
+            self.inode.touch_atime();
             return Ok(0);
         }
         let n = ((f.size - offset) as usize).min(buf.len());
         f.store.read(offset, &mut buf[..n])?;
+        drop(f);
+        self.inode.touch_atime();
         Ok(n)
     }
 

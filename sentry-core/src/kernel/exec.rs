@@ -54,8 +54,11 @@ impl Task {
             // A descriptor table shared with another process (CLONE_FILES)
             // is unshared first.
             let mut table = lock(&self.fds).clone();
-            table.close_on_exec();
+            let closed = table.close_on_exec();
             self.fds = Arc::new(Mutex::new(table));
+            for f in closed {
+                crate::syscalls::lock::closed(self, &f);
+            }
         }
         {
             let mut acts = lock(&self.tg.sigactions);

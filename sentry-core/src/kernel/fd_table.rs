@@ -81,9 +81,11 @@ impl FdTable {
         self.fds.remove(&fd).ok_or(Errno::EBADF)
     }
 
-    /// Closes every close-on-exec descriptor (exec).
-    pub fn close_on_exec(&mut self) {
-        self.fds.retain(|_, e| !e.cloexec);
+    /// Removes every close-on-exec descriptor (exec) and returns their
+    /// files, for the caller to finish closing (record locks).
+    pub fn close_on_exec(&mut self) -> Vec<Arc<File>> {
+        let closed: Vec<i32> = self.fds.iter().filter(|(_, e)| e.cloexec).map(|(&fd, _)| fd).collect();
+        closed.into_iter().filter_map(|fd| self.fds.remove(&fd)).map(|e| e.file).collect()
     }
 
     /// Number of open descriptors.

@@ -17,7 +17,10 @@
 //!    its signal dispositions and rlimits;
 //! 3. the task's file-system context (cwd, root, umask) and fd table;
 //! 4. the MM ([`MM`](crate::mm::MM) state);
-//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages).
+//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages);
+//! 6. the advisory lock table ([`LockTable`](crate::vfs::lock::LockTable)),
+//!    a leaf: it takes no other lock, so a file description (which releases
+//!    its locks when dropped) may be dropped with any lock held.
 //!
 //! The MM may take an inode's page lock while holding its own (mapping a
 //! file's page); an inode never takes the MM lock. No lock is held across a
@@ -131,6 +134,8 @@ pub(crate) struct KernelInner {
     paused: Mutex<bool>,
     /// Notified when `paused` changes.
     pub(crate) pause_events: waiter::WaitQueue,
+    /// Advisory file locks (`flock`, `fcntl` record locks).
+    pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
 }
 
@@ -278,6 +283,7 @@ impl Kernel {
                 init: Mutex::new(Weak::new()),
                 paused: Mutex::new(false),
                 pause_events: waiter::WaitQueue::new(),
+                locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
             }),
         };
@@ -588,6 +594,8 @@ impl Kernel {
         if !tg.task_exited(task.tid, status) {
             return;
         }
+        // The process is gone: so are its POSIX record locks.
+        self.inner.locks.release_process(tg.tgid);
         let status = tg.zombie_status().unwrap_or(status);
         let init = self.init();
         let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));

@@ -159,6 +159,81 @@ impl PageStore {
         Ok(())
     }
 
+    /// Allocates every absent page of byte range `[start, end)`
+    /// (`fallocate`). Fails with `ENOMEM` (allocating nothing) when the
+    /// memory file cannot hold them; on a later failure the pages this call
+    /// allocated are freed again.
+    pub fn allocate(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        let (first, last) = (start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        if first >= last {
+            return Ok(());
+        }
+        let present = self.pages.range(first..last).count() as u64;
+        let missing = (last - first).saturating_sub(present);
+        let free = self.mf.size().saturating_sub(self.mf.used()) / PAGE_SIZE;
+        if missing > free {
+            return Err(Errno::ENOMEM);
+        }
+        let mut added = Vec::new();
+        for idx in first..last {
+            if self.pages.contains_key(&idx) {
+                continue;
+            }
+            match alloc_pages(&self.mf, 1).and_then(|mut v| v.pop().ok_or(Errno::ENOMEM)) {
+                Ok(p) => {
+                    self.pages.insert(idx, p);
+                    added.push(idx);
+                }
+                Err(e) => {
+                    for i in added {
+                        self.pages.remove(&i);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Zeroes byte range `[start, end)` (`FALLOC_FL_PUNCH_HOLE`): partial
+    /// pages are zeroed; whole pages are freed, or zeroed in place while
+    /// something else (a mapping) still holds them, so that mappings keep
+    /// seeing the file's contents.
+    pub fn punch(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        if start >= end {
+            return Ok(());
+        }
+        let first_whole = start.div_ceil(PAGE_SIZE);
+        let end_whole = end / PAGE_SIZE;
+        if start % PAGE_SIZE != 0 {
+            let idx = start / PAGE_SIZE;
+            if let Some(p) = self.pages.get(&idx) {
+                let from = (start % PAGE_SIZE) as usize;
+                let to = (end.min((idx + 1) * PAGE_SIZE) - idx * PAGE_SIZE) as usize;
+                p.zero(from, to - from)?;
+            }
+        }
+        if end % PAGE_SIZE != 0 && end_whole >= first_whole {
+            if let Some(p) = self.pages.get(&end_whole) {
+                p.zero(0, (end % PAGE_SIZE) as usize)?;
+            }
+        }
+        if first_whole < end_whole {
+            let whole: Vec<u64> = self.pages.range(first_whole..end_whole).map(|(&k, _)| k).collect();
+            for idx in whole {
+                let shared = self.pages.get(&idx).is_some_and(|p| Arc::strong_count(p) > 1);
+                if shared {
+                    if let Some(p) = self.pages.get(&idx) {
+                        p.zero(0, PAGE_SIZE as usize)?;
+                    }
+                } else {
+                    self.pages.remove(&idx);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Number of pages held.
     pub fn len(&self) -> usize {
         self.pages.len()
@@ -218,5 +293,31 @@ mod tests {
         assert_eq!(&b[..4], b"\0\0h\0");
         s.read(10 * PAGE_SIZE, &mut b).unwrap();
         assert_eq!(b, [0; 8]);
+    }
+
+    #[test]
+    fn store_allocates_ranges_and_punches_holes() {
+        let mf = Arc::new(MemoryFile::new(16 * PAGE_SIZE).unwrap());
+        let mut s = PageStore::new(mf.clone());
+        s.write(0, &[1u8; 4 * PAGE_SIZE as usize]).unwrap();
+        s.allocate(2 * PAGE_SIZE, 6 * PAGE_SIZE + 1).unwrap();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s.allocate(0, 100 * PAGE_SIZE), Err(Errno::ENOMEM));
+        assert_eq!(s.len(), 7, "a failed allocation allocates nothing");
+        // A mapping holds page 2: punching zeroes it in place.
+        let held = s.get_or_alloc(2).unwrap();
+        s.punch(10, 3 * PAGE_SIZE + 5).unwrap();
+        assert_eq!(s.len(), 6, "page 1 freed, 0 and 3 partial, 2 held");
+        let mut b = [9u8; 12];
+        s.read(4, &mut b).unwrap();
+        assert_eq!(b, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
+        held.read(0, &mut b).unwrap();
+        assert_eq!(b, [0; 12]);
+        s.read(3 * PAGE_SIZE + 3, &mut b[..4]).unwrap();
+        assert_eq!(&b[..4], &[0, 0, 1, 1]);
+        // Within one page.
+        s.punch(3 * PAGE_SIZE + 6, 3 * PAGE_SIZE + 7).unwrap();
+        s.read(3 * PAGE_SIZE + 5, &mut b[..3]).unwrap();
+        assert_eq!(&b[..3], &[1, 0, 1]);
     }
 }

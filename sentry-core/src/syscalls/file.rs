@@ -172,6 +172,7 @@ fn sys_lseek(t: &mut Task, a: &Args) -> SysResult {
 
 fn sys_close(t: &mut Task, a: &Args) -> SysResult {
     let entry = lock(&t.fds).remove(a.i32(0))?;
+    super::lock::closed(t, &entry.file);
     drop(entry);
     Ok(0)
 }
@@ -193,6 +194,9 @@ fn dup3(t: &Task, old: i32, new: i32, cloexec: bool) -> SysResult {
     let f = fds.get(old)?;
     let replaced = fds.insert_at(new, f, cloexec, limit)?;
     drop(fds);
+    if let Some(r) = &replaced {
+        super::lock::closed(t, &r.file);
+    }
     drop(replaced);
     Ok(new as u64)
 }
@@ -236,6 +240,9 @@ fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
         libc::F_SETFL => {
             t.file(fd)?.set_status_flags(a.u32(2));
             Ok(0)
+        }
+        libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW | libc::F_OFD_GETLK | libc::F_OFD_SETLK | libc::F_OFD_SETLKW => {
+            super::lock::fcntl_lock(t, fd, a.i32(1), a.u64(2))
         }
         _ => {
             t.file(fd)?;

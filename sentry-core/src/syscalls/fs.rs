@@ -44,7 +44,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_fchmod, sys_fchmod),
     (libc::SYS_fchmodat, sys_fchmodat),
     (libc::SYS_fsync, sys_fsync),
-    (libc::SYS_fdatasync, sys_fsync),
+    (libc::SYS_fdatasync, sys_fdatasync),
 ];
 
 fn creds(t: &Task) -> Creds {
@@ -251,8 +251,40 @@ fn sys_readlinkat(t: &mut Task, a: &Args) -> SysResult {
     readlinkat(t, a.i32(0), a.u64(1), a.u64(2), a.i32(3))
 }
 
+/// The working directory's path as seen from the task's root: prefixed
+/// with `(unreachable)` (and given from the real root) when the working
+/// directory is outside the root, after `chroot`, as Linux does.
+fn cwd_path(t: &Task) -> Vec<u8> {
+    let (root, cwd) = {
+        let fs = lock(&t.fs);
+        (fs.root.clone(), fs.cwd.clone())
+    };
+    let mut names = Vec::new();
+    let mut cur = cwd;
+    let reachable = loop {
+        if Arc::ptr_eq(&cur, &root) {
+            break true;
+        }
+        let Some(parent) = cur.parent().cloned() else { break false };
+        names.push(cur.name().to_string());
+        cur = parent;
+    };
+    let mut path = Vec::new();
+    if !reachable {
+        path.extend_from_slice(b"(unreachable)");
+    }
+    for n in names.iter().rev() {
+        path.push(b'/');
+        path.extend_from_slice(n.as_bytes());
+    }
+    if names.is_empty() {
+        path.push(b'/');
+    }
+    path
+}
+
 fn sys_getcwd(t: &mut Task, a: &Args) -> SysResult {
-    let mut path = lock(&t.fs).cwd.path().into_bytes();
+    let mut path = cwd_path(t);
     path.push(0);
     if path.len() > PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
@@ -357,25 +389,50 @@ fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
     symlinkat(t, a.u64(0), a.i32(1), a.u64(2))
 }
 
+/// Whether `inode` is `d` or one of its ancestors.
+fn is_ancestor(inode: &Arc<dyn Inode>, d: &Arc<Dentry>) -> bool {
+    let mut cur = Some(d.clone());
+    while let Some(d) = cur {
+        if Arc::ptr_eq(d.inode(), inode) {
+            return true;
+        }
+        cur = d.parent().cloned();
+    }
+    false
+}
+
 fn renameat(t: &Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64, fl: u32) -> SysResult {
-    if fl != 0 {
+    use crate::vfs::rename_flags::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT};
+    if fl & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (fl & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0 && fl & RENAME_EXCHANGE != 0)
+    {
         return Err(Errno::EINVAL);
+    }
+    if fl & RENAME_WHITEOUT != 0 && t.creds.euid != 0 {
+        return Err(Errno::EPERM);
     }
     let old = t.copy_in_path(old_addr)?;
     let new = t.copy_in_path(new_addr)?;
     let (op, oname, _) = parent_of(t, olddir, &old)?;
     let (np, nname, _) = parent_of(t, newdir, &new)?;
-    let (oname, nname) = (oname.ok_or(Errno::EBUSY)?, nname.ok_or(Errno::EBUSY)?);
-    // Moving a directory into itself.
+    let oname = oname.ok_or(Errno::EBUSY)?;
+    let nname = nname.ok_or(if fl & RENAME_NOREPLACE != 0 { Errno::EEXIST } else { Errno::EBUSY })?;
     let moved = op.inode().lookup(&oname)?;
-    let mut cur = Some(np.clone());
-    while let Some(d) = cur {
-        if Arc::ptr_eq(d.inode(), &moved) {
+    if fl & RENAME_NOREPLACE != 0 && np.inode().lookup(&nname).is_ok() {
+        return Err(Errno::EEXIST);
+    }
+    if fl & RENAME_EXCHANGE != 0 {
+        // Both must exist, and neither may end up inside itself.
+        let other = np.inode().lookup(&nname)?;
+        if is_ancestor(&other, &op) {
             return Err(Errno::EINVAL);
         }
-        cur = d.parent().cloned();
     }
-    op.inode().rename(&oname, np.inode(), &nname)?;
+    // Moving a directory into itself.
+    if is_ancestor(&moved, &np) {
+        return Err(Errno::EINVAL);
+    }
+    op.inode().rename2(&oname, np.inode(), &nname, fl)?;
     Ok(0)
 }
 
@@ -398,15 +455,28 @@ fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let d = t.lookup_at(AT_FDCWD, &p, LookupFlags::FOLLOW, false)?;
-    check_access(t, d.inode(), 2)?;
+    // Directories give EISDIR and other non-regular files EINVAL before
+    // any permission check.
+    match d.inode().file_type() {
+        FileType::Directory => return Err(Errno::EISDIR),
+        FileType::Regular => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    super::fsattr::permission(t, &d.inode().stat(), super::fsattr::MAY_WRITE)?;
     d.inode().truncate(len as u64)?;
     Ok(0)
 }
 
 fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.file(a.i32(0))?;
     let len = a.i64(1);
-    if len < 0 || !f.writable() {
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = t.file(a.i32(0))?;
+    if f.is_opath() {
+        return Err(Errno::EBADF);
+    }
+    if !f.writable() || f.inode().file_type() != FileType::Regular {
         return Err(Errno::EINVAL);
     }
     f.inode().truncate(len as u64)?;
@@ -445,9 +515,21 @@ fn sys_fchmodat(t: &mut Task, a: &Args) -> SysResult {
     chmod_inode(t, d.inode(), a.u32(2))
 }
 
-/// tmpfs and devices have nothing to flush; host fds are flushed by the
-/// host. The descriptor must exist.
-fn sys_fsync(t: &mut Task, a: &Args) -> SysResult {
-    t.file(a.i32(0))?;
+/// `fsync`/`fdatasync`: the file decides (tmpfs has nothing to flush,
+/// gofer files send `Tfsync`, memory devices refuse with `EINVAL`).
+fn fsync(t: &Task, fd: i32, datasync: bool) -> SysResult {
+    let f = t.file(fd)?;
+    if f.is_opath() {
+        return Err(Errno::EBADF);
+    }
+    f.ops().fsync(datasync)?;
     Ok(0)
+}
+
+fn sys_fsync(t: &mut Task, a: &Args) -> SysResult {
+    fsync(t, a.i32(0), false)
+}
+
+fn sys_fdatasync(t: &mut Task, a: &Args) -> SysResult {
+    fsync(t, a.i32(0), true)
 }

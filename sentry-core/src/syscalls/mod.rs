@@ -1,9 +1,9 @@
 //! The system call table and dispatcher.
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
-//! family ([`file`], [`fs`], [`futex`], [`mm`], [`process`], [`signal`],
-//! [`time`], [`misc`]). A handler receives the task and the raw arguments (with typed
-//! accessors) and returns a [`SysResult`]. Unimplemented calls return
+//! family, one module each (`file`, `fs`, `fsattr`, `lock`, `mm`, `process`,
+//! `exec`, `wait`, `signal`, `futex`, `creds`, `prctl`, `time`, `misc`). A
+//! handler receives the task and the raw arguments (with typed accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
 //!
@@ -16,7 +16,9 @@ pub mod creds;
 pub mod exec;
 pub mod file;
 pub mod fs;
+pub mod fsattr;
 pub mod futex;
+pub mod lock;
 pub mod misc;
 pub mod mm;
 pub mod prctl;
@@ -80,6 +82,8 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(creds::HANDLERS)
             .chain(prctl::HANDLERS)
             .chain(wait::HANDLERS)
+            .chain(fsattr::HANDLERS)
+            .chain(lock::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }
@@ -216,6 +220,8 @@ mod tests {
             creds::HANDLERS,
             prctl::HANDLERS,
             wait::HANDLERS,
+            fsattr::HANDLERS,
+            lock::HANDLERS,
         ]
         .iter()
         .flat_map(|h| h.iter().map(|(nr, _)| *nr))

@@ -6,8 +6,14 @@
 //! [`Dentry`]s (a name in a parent, for `..` and `getcwd`), [`File`]
 //! descriptions (flags and offset, shared by `dup`ed descriptors) and path
 //! walking ([`path`]). A mount tree comes later: for now there is one root
-//! file system.
+//! file system. Advisory locks live in [`lock`].
+//!
+//! Attribute changes (`chown`, `utimensat`, the mode bits `chown` clears)
+//! reach a file system as one [`AttrChange`] through [`Inode::set_attr`]:
+//! system call handlers do the permission checks and compute the change,
+//! the file system applies it and sets the change time.
 
+pub mod lock;
 pub mod path;
 pub mod stat;
 
@@ -20,7 +26,7 @@ use crate::kernel::waiter::{events, wait_until, Blocker, WaitQueue, Waker};
 use crate::mm::{lock, Mappable, MM};
 
 pub use path::{FsContext, LookupFlags};
-pub use stat::{Stat, Timespec, STATX_BASIC_STATS};
+pub use stat::{Stat, StatFs, Timespec, STATX_BASIC_STATS};
 
 /// `open` flags (x86-64 values).
 pub mod flags {
@@ -117,6 +123,49 @@ pub struct Creds {
     pub gid: u32,
 }
 
+/// A time stamp to set with [`Inode::set_attr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeChange {
+    /// The current time.
+    Now,
+    /// This time.
+    At(Timespec),
+}
+
+/// Attributes to change with [`Inode::set_attr`]; `None` keeps a value.
+/// Every change also sets the change time (`ctime`) to now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttrChange {
+    /// Permission bits (`0o7777`).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime: Option<TimeChange>,
+    pub mtime: Option<TimeChange>,
+}
+
+/// `renameat2` flags.
+pub mod rename_flags {
+    pub const RENAME_NOREPLACE: u32 = 1;
+    pub const RENAME_EXCHANGE: u32 = 2;
+    pub const RENAME_WHITEOUT: u32 = 4;
+}
+
+/// `fallocate` modes.
+pub mod falloc {
+    pub const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+    pub const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+    pub const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+    pub const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+    pub const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+    /// Every mode bit Linux knows.
+    pub const SUPPORTED_MASK: u32 = FALLOC_FL_KEEP_SIZE
+        | FALLOC_FL_PUNCH_HOLE
+        | FALLOC_FL_COLLAPSE_RANGE
+        | FALLOC_FL_ZERO_RANGE
+        | FALLOC_FL_INSERT_RANGE;
+}
+
 /// An inode: a file's metadata and, for directories, its names.
 ///
 /// Directory operations default to `ENOTDIR`; file systems override what
@@ -175,6 +224,53 @@ pub trait Inode: Send + Sync + Any {
     /// Changes permission bits (`chmod`).
     fn set_mode(&self, _mode: u32) -> Result<(), Errno> {
         Err(Errno::EPERM)
+    }
+
+    /// Changes owner, group, mode bits and time stamps together, and sets
+    /// the change time (`chown`, `utimensat`). Permission checks are the
+    /// caller's.
+    fn set_attr(&self, _change: &AttrChange) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// Adds `name` in this directory as a new hard link to `target` (not a
+    /// directory; the caller checks). `EXDEV` if `target` belongs to
+    /// another file system.
+    fn link(&self, _name: &str, _target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// `renameat2`: [`rename`](Inode::rename) with `RENAME_*` flags. File
+    /// systems that support no flag keep this default.
+    fn rename2(&self, name: &str, new_dir: &Arc<dyn Inode>, new_name: &str, flags: u32) -> Result<(), Errno> {
+        if flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.rename(name, new_dir, new_name)
+    }
+
+    /// `statfs` of the file system this inode belongs to. The default
+    /// describes an in-memory file system of the inode's kind.
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let magic = match self.file_type() {
+            FileType::Fifo => stat::PIPEFS_MAGIC,
+            FileType::Socket => stat::SOCKFS_MAGIC,
+            _ => stat::TMPFS_MAGIC,
+        };
+        Ok(StatFs::empty(magic))
+    }
+
+    /// `fallocate` of a regular file (`mode`: `FALLOC_FL_*`, already
+    /// validated by the caller; `offset + len` does not overflow).
+    fn allocate(&self, _mode: u32, _offset: u64, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// The file's identity for advisory locks: `(st_dev, st_ino)`. File
+    /// systems that can answer without a round trip override this.
+    fn lock_key(&self) -> lock::FileKey {
+        let st = self.stat();
+        (st.dev, st.ino)
     }
 
     /// For file systems to recover their concrete type.
@@ -271,6 +367,12 @@ pub trait FileOps: Send + Sync {
     /// files whose readiness never changes.
     fn wait_queue(&self) -> Option<&WaitQueue> {
         None
+    }
+
+    /// `fsync`/`fdatasync`: makes written data durable. Files with nothing
+    /// to flush succeed; files that cannot be synced give `EINVAL`.
+    fn fsync(&self, _datasync: bool) -> Result<(), Errno> {
+        Ok(())
     }
 }
 
@@ -385,13 +487,44 @@ pub struct File {
     /// Access mode and status flags (`O_APPEND`, `O_NONBLOCK`, ...).
     flags: AtomicU32,
     offset: Mutex<u64>,
+    /// Identity of this description's `flock` and OFD locks, released
+    /// when the description is dropped.
+    locks: lock::DescriptionLocks,
 }
 
 impl File {
     /// A description of `inode` (opened through `dentry`, if it has a name).
     pub fn new(dentry: Option<Arc<Dentry>>, inode: Arc<dyn Inode>, ops: Box<dyn FileOps>, flags: u32) -> File {
         let keep = flags::O_ACCMODE | flags::SETFL_MASK | flags::O_PATH | flags::O_LARGEFILE | flags::O_DIRECTORY;
-        File { dentry, inode, ops, flags: AtomicU32::new(flags & keep), offset: Mutex::new(0) }
+        File {
+            dentry,
+            inode,
+            ops,
+            flags: AtomicU32::new(flags & keep),
+            offset: Mutex::new(0),
+            locks: lock::DescriptionLocks::new(),
+        }
+    }
+
+    /// The lock identity of this description.
+    pub fn lock_state(&self) -> &lock::DescriptionLocks {
+        &self.locks
+    }
+
+    /// Whether this is an `O_PATH` descriptor (which most operations
+    /// refuse with `EBADF`).
+    pub fn is_opath(&self) -> bool {
+        self.is_path()
+    }
+
+    /// The file position (`SEEK_CUR` of record locks, `copy_file_range`).
+    pub fn position(&self) -> u64 {
+        *lock(&self.offset)
+    }
+
+    /// Sets the file position (`copy_file_range` without offset pointers).
+    pub fn set_position(&self, pos: u64) {
+        *lock(&self.offset) = pos;
     }
 
     /// Opens `dentry`'s inode with `flags`.

@@ -1,4 +1,5 @@
-//! File attributes and their Linux encodings (`struct stat`, `struct statx`).
+//! File attributes and their Linux encodings (`struct stat`, `struct statx`,
+//! `struct statfs`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -102,6 +103,74 @@ impl Stat {
     }
 }
 
+/// `TMPFS_MAGIC`: `f_type` of tmpfs (and of devtmpfs).
+pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+/// `PIPEFS_MAGIC`.
+pub const PIPEFS_MAGIC: u64 = 0x5049_5045;
+/// `SOCKFS_MAGIC`.
+pub const SOCKFS_MAGIC: u64 = 0x534f_434b;
+/// `ST_VALID`: `f_flags` carries mount flags.
+pub const ST_VALID: u64 = 0x20;
+/// `ST_RELATIME`.
+pub const ST_RELATIME: u64 = 0x1000;
+/// Longest file name, reported as `f_namelen`.
+pub const NAME_MAX: u64 = 255;
+
+/// File-system statistics (`statfs`, `fstatfs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatFs {
+    /// `f_type`: the file system's magic number.
+    pub fs_type: u64,
+    pub bsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    /// `f_fsid` (two 32-bit words, low word first).
+    pub fsid: u64,
+    pub namelen: u64,
+    pub frsize: u64,
+    pub flags: u64,
+}
+
+impl StatFs {
+    /// A file system of type `magic` with no capacity figures (what Linux
+    /// reports for pipes, sockets and devices).
+    pub fn empty(magic: u64) -> StatFs {
+        StatFs {
+            fs_type: magic,
+            bsize: 4096,
+            namelen: NAME_MAX,
+            frsize: 4096,
+            flags: ST_VALID | ST_RELATIME,
+            ..StatFs::default()
+        }
+    }
+
+    /// The x86-64 `struct statfs` (120 bytes).
+    pub fn to_linux(&self) -> [u8; 120] {
+        let mut b = [0u8; 120];
+        let fields = [
+            self.fs_type,
+            self.bsize,
+            self.blocks,
+            self.bfree,
+            self.bavail,
+            self.files,
+            self.ffree,
+            self.fsid,
+            self.namelen,
+            self.frsize,
+            self.flags,
+        ];
+        for (i, v) in fields.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +188,33 @@ mod tests {
         let d = makedev(1, 3);
         assert_eq!((major(d), minor(d)), (1, 3));
         assert_eq!(d, libc::makedev(1, 3));
+    }
+
+    #[test]
+    fn statfs_layout_matches_libc() {
+        let s = StatFs {
+            fs_type: TMPFS_MAGIC,
+            bsize: 4096,
+            blocks: 10,
+            bfree: 7,
+            bavail: 6,
+            files: 100,
+            ffree: 90,
+            fsid: 0x0000_0002_0000_0001,
+            namelen: 255,
+            frsize: 4096,
+            flags: ST_VALID,
+        };
+        let b = s.to_linux();
+        assert_eq!(std::mem::size_of::<libc::statfs>(), b.len());
+        // SAFETY: `libc::statfs` is plain old data of exactly this size;
+        // every bit pattern is valid for it.
+        let l: libc::statfs = unsafe { std::ptr::read_unaligned(b.as_ptr() as *const libc::statfs) };
+        assert_eq!((l.f_type, l.f_bsize, l.f_blocks, l.f_bfree, l.f_bavail), (0x0102_1994, 4096, 10, 7, 6));
+        assert_eq!((l.f_files, l.f_ffree, l.f_namelen, l.f_frsize), (100, 90, 255, 4096));
+        assert_eq!(&b[80..88], &0x20u64.to_le_bytes(), "f_flags follows f_frsize");
+        // SAFETY: fsid_t is two plain ints.
+        let fsid: [i32; 2] = unsafe { std::mem::transmute(l.f_fsid) };
+        assert_eq!(fsid, [1, 2]);
     }
 }

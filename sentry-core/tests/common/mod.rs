@@ -204,6 +204,27 @@ pub fn run_in(k: &Kernel, argv: &[&str], envp: &[&str]) -> Run {
     Run { status, stdout: out.join().expect("stdout"), stderr: err.join().expect("stderr") }
 }
 
+/// Runs `argv` in `k` as user `uid` and group `gid` (working directory
+/// `/`).
+pub fn run_in_as(k: &Kernel, argv: &[&str], envp: &[&str], uid: u32, gid: u32) -> Run {
+    let stdin = std::fs::File::open("/dev/null").expect("open /dev/null");
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let handle = k
+        .spawn_init(ProcessSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            envp: envp.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            stdio: [stdin.into(), out_w, err_w],
+            uid,
+            gid,
+        })
+        .expect("spawn init");
+    let (out, err) = (drain(out_r), drain(err_r));
+    let status = handle.wait();
+    Run { status, stdout: out.join().expect("stdout"), stderr: err.join().expect("stderr") }
+}
+
 /// Installs `binary` as `/bin/<name>` in a fresh kernel and runs it.
 pub fn run(binary: &[u8], name: &str, args: &[&str]) -> Run {
     let k = kernel();
