@@ -297,3 +297,17 @@ fn credentials_change_like_linux() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(r.stdout.contains("ids: 1000 1000 1000, CAP_SETUID: 0\n"), "{}", r.stdout);
 }
+
+#[test]
+fn scheduling_affinity_priorities_and_policies() {
+    init_logging();
+    let r = run(&guest("sched", Build::Static), "sched", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "getaffinity: 0\ncpus match sysconf: 1\nsetaffinity cpu0: 0\nnow: count 1 cpu0 1\n\
+         setaffinity to no sandbox cpu: -1 EINVAL 1\ngetcpu: 0 in range 1\ngetpriority: 0\n\
+         setpriority 5: 0 -> 5\nscheduler: 0\nSCHED_FIFO without CAP_SYS_NICE: -1 EPERM 1\n\
+         priority range FIFO 1..99\npersonality: 0, ADDR_NO_RANDOMIZE kept 1\nsched of pid 9999: -1 ESRCH 1\n"
+    );
+}

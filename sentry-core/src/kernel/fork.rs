@@ -117,7 +117,11 @@ impl Task {
         } else {
             let parent =
                 if f & CLONE_PARENT != 0 { self.tg.parent().unwrap_or(self.tg.clone()) } else { self.tg.clone() };
-            self.tg.fork_child(tid, exit_signal, &parent)
+            let child = self.tg.fork_child(tid, exit_signal, &parent);
+            child
+                .nice
+                .store(self.tg.nice.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+            child
         };
         let shared = TaskShared::new(tid, self.sigmask());
         *lock(&shared.comm) = self.comm.clone();
@@ -142,9 +146,12 @@ impl Task {
             };
             let vfork = vfork.clone();
             let (nnp, slack) = (self.no_new_privs, self.timer_slack);
+            let (affinity, personality) = (self.affinity.clone(), self.personality);
             move |t: &mut Task| {
                 t.no_new_privs = nnp;
                 t.timer_slack = slack;
+                t.affinity = affinity;
+                t.personality = personality;
                 t.comm = comm;
                 t.exe = exe;
                 t.clear_child_tid = clear_tid;

@@ -126,6 +126,11 @@ pub struct Task {
     pub keep_caps: bool,
     /// `PR_SET_TIMERSLACK`, in nanoseconds.
     pub timer_slack: u64,
+    /// `sched_setaffinity`: CPUs the task may run on (bit per CPU; `None`:
+    /// all of the sandbox's).
+    pub affinity: Option<Vec<u64>>,
+    /// `personality`.
+    pub personality: u32,
 }
 
 /// What a new task starts with.
@@ -166,6 +171,8 @@ impl Task {
             no_new_privs: false,
             keep_caps: false,
             timer_slack: 50_000,
+            affinity: None,
+            personality: 0,
         }
     }
 

@@ -191,6 +191,8 @@ pub struct ThreadGroup {
     pub dumpable: AtomicI32,
     /// `PR_SET_THP_DISABLE`.
     pub thp_disable: AtomicBool,
+    /// `setpriority(PRIO_PROCESS)`: the nice value, -20..19.
+    pub nice: AtomicI32,
 }
 
 fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
@@ -247,6 +249,7 @@ impl ThreadGroup {
             subreaper: AtomicBool::new(false),
             dumpable: AtomicI32::new(1),
             thp_disable: AtomicBool::new(false),
+            nice: AtomicI32::new(0),
         })
     }
 

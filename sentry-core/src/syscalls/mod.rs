@@ -23,6 +23,7 @@ pub mod misc;
 pub mod mm;
 pub mod prctl;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod time;
 pub mod wait;
@@ -81,6 +82,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(exec::HANDLERS)
             .chain(creds::HANDLERS)
             .chain(prctl::HANDLERS)
+            .chain(sched::HANDLERS)
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
@@ -219,6 +221,7 @@ mod tests {
             exec::HANDLERS,
             creds::HANDLERS,
             prctl::HANDLERS,
+            sched::HANDLERS,
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,

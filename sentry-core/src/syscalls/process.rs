@@ -38,8 +38,6 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_prlimit64, sys_prlimit64),
     (libc::SYS_getrlimit, sys_getrlimit),
     (libc::SYS_setrlimit, sys_setrlimit),
-    (libc::SYS_sched_getaffinity, sys_sched_getaffinity),
-    (libc::SYS_sched_yield, sys_sched_yield),
 ];
 
 fn sys_exit(t: &mut Task, a: &Args) -> SysResult {
@@ -293,29 +291,4 @@ fn sys_getrlimit(t: &mut Task, a: &Args) -> SysResult {
 fn sys_setrlimit(t: &mut Task, a: &Args) -> SysResult {
     let new = read_rlimit(t, a.u64(1))?;
     prlimit(t, a.u32(0), Some(new), 0)
-}
-
-/// The CPUs the sandbox runs on: those the Sentry may use.
-fn sys_sched_getaffinity(t: &mut Task, a: &Args) -> SysResult {
-    let pid = a.i32(0);
-    if pid != 0 && pid != t.tid && pid != t.tg.tgid {
-        return Err(Errno::ESRCH);
-    }
-    let size = a.u64(1) as usize;
-    let ncpu = t.kernel.inner.ncpus;
-    let need = ncpu.div_ceil(64) * 8;
-    if size < need || size % 8 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let mut mask = vec![0u8; need];
-    for cpu in 0..ncpu {
-        mask[cpu / 8] |= 1 << (cpu % 8);
-    }
-    t.mm.copy_out(a.u64(2), &mask)?;
-    Ok(need as u64)
-}
-
-fn sys_sched_yield(_t: &mut Task, _a: &Args) -> SysResult {
-    std::thread::yield_now();
-    Ok(0)
 }
