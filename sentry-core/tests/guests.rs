@@ -311,3 +311,14 @@ fn scheduling_affinity_priorities_and_policies() {
          priority range FIFO 1..99\npersonality: 0, ADDR_NO_RANDOMIZE kept 1\nsched of pid 9999: -1 ESRCH 1\n"
     );
 }
+
+#[test]
+fn memfd_close_range_and_xattrs() {
+    init_logging();
+    let r = run(&guest("anonfiles", Build::Static), "anonfiles", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/anonfiles-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(r.stdout.contains("pread sees: through the map"), "{}", r.stdout);
+}

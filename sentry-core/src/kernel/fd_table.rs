@@ -88,6 +88,11 @@ impl FdTable {
         closed.into_iter().filter_map(|fd| self.fds.remove(&fd)).map(|e| e.file).collect()
     }
 
+    /// The open descriptor numbers, ascending.
+    pub fn numbers(&self) -> Vec<i32> {
+        self.fds.keys().copied().collect()
+    }
+
     /// Number of open descriptors.
     pub fn len(&self) -> usize {
         self.fds.len()

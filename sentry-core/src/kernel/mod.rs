@@ -134,6 +134,8 @@ pub(crate) struct KernelInner {
     paused: Mutex<bool>,
     /// Notified when `paused` changes.
     pub(crate) pause_events: waiter::WaitQueue,
+    /// The private directory anonymous files (memfd) are created in.
+    memfd_dir: std::sync::OnceLock<Arc<Dentry>>,
     /// Advisory file locks (`flock`, `fcntl` record locks).
     pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
@@ -283,6 +285,7 @@ impl Kernel {
                 init: Mutex::new(Weak::new()),
                 paused: Mutex::new(false),
                 pause_events: waiter::WaitQueue::new(),
+                memfd_dir: std::sync::OnceLock::new(),
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
             }),
@@ -502,6 +505,17 @@ impl Kernel {
                 }
             })
             .collect()
+    }
+
+    /// The private tmpfs directory memfds are created (and unlinked) in.
+    pub(crate) fn memfd_dir(&self) -> Arc<Dentry> {
+        self.inner
+            .memfd_dir
+            .get_or_init(|| {
+                let t: Arc<dyn Inode> = self.new_tmpfs(crate::vfs::stat::makedev(0, 5));
+                Dentry::root(t)
+            })
+            .clone()
     }
 
     /// The sandbox's init, if it is alive.

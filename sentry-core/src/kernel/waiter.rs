@@ -111,6 +111,12 @@ pub struct WaitQueue {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A number never returned before in this Sentry (registration ids, names
+/// of anonymous objects).
+pub fn unique_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 impl WaitQueue {
     /// An empty queue.
     pub fn new() -> WaitQueue {

@@ -20,6 +20,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_pwritev, sys_pwritev),
     (libc::SYS_lseek, sys_lseek),
     (libc::SYS_close, sys_close),
+    (libc::SYS_close_range, sys_close_range),
     (libc::SYS_dup, sys_dup),
     (libc::SYS_dup2, sys_dup2),
     (libc::SYS_dup3, sys_dup3),
@@ -174,6 +175,39 @@ fn sys_close(t: &mut Task, a: &Args) -> SysResult {
     let entry = lock(&t.fds).remove(a.i32(0))?;
     super::lock::closed(t, &entry.file);
     drop(entry);
+    Ok(0)
+}
+
+const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+
+fn sys_close_range(t: &mut Task, a: &Args) -> SysResult {
+    let (first, last, fl) = (a.u32(0), a.u32(1), a.u32(2));
+    if fl & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    if fl & CLOSE_RANGE_UNSHARE != 0 {
+        let table = lock(&t.fds).clone();
+        t.fds = std::sync::Arc::new(std::sync::Mutex::new(table));
+    }
+    let last = last.min(i32::MAX as u32) as i32;
+    let first = first.min(i32::MAX as u32) as i32;
+    let closed = {
+        let mut fds = lock(&t.fds);
+        let open: Vec<i32> = fds.numbers().into_iter().filter(|&fd| fd >= first && fd <= last).collect();
+        let mut closed = Vec::new();
+        for fd in open {
+            if fl & CLOSE_RANGE_CLOEXEC != 0 {
+                let _ = fds.set_cloexec(fd, true);
+            } else if let Ok(e) = fds.remove(fd) {
+                closed.push(e.file);
+            }
+        }
+        closed
+    };
+    for f in closed {
+        super::lock::closed(t, &f);
+    }
     Ok(0)
 }
 

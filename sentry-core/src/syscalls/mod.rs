@@ -19,6 +19,7 @@ pub mod fs;
 pub mod fsattr;
 pub mod futex;
 pub mod lock;
+pub mod memfd;
 pub mod misc;
 pub mod mm;
 pub mod prctl;
@@ -27,6 +28,7 @@ pub mod sched;
 pub mod signal;
 pub mod time;
 pub mod wait;
+pub mod xattr;
 
 use std::sync::{Arc, OnceLock};
 
@@ -83,6 +85,8 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(creds::HANDLERS)
             .chain(prctl::HANDLERS)
             .chain(sched::HANDLERS)
+            .chain(memfd::HANDLERS)
+            .chain(xattr::HANDLERS)
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
@@ -222,6 +226,8 @@ mod tests {
             creds::HANDLERS,
             prctl::HANDLERS,
             sched::HANDLERS,
+            memfd::HANDLERS,
+            xattr::HANDLERS,
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,
