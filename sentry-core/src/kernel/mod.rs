@@ -17,7 +17,9 @@
 //!    its signal dispositions and rlimits;
 //! 3. the task's file-system context (cwd, root, umask) and fd table;
 //! 4. the MM ([`MM`](crate::mm::MM) state);
-//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages).
+//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages), and
+//!    sockets (one socket at a time, then the Unix namespace; see
+//!    [`net::unix`](crate::net::unix)).
 //!
 //! The MM may take an inode's page lock while holding its own (mapping a
 //! file's page); an inode never takes the MM lock. No lock is held across a
@@ -113,6 +115,8 @@ pub(crate) struct KernelInner {
     pub boot: Instant,
     next_tid: AtomicI32,
     enosys_logged: Mutex<HashSet<u64>>,
+    /// Abstract and path names of Unix sockets (the sandbox's namespace).
+    pub unix_names: Arc<crate::net::unix::Namespace>,
 }
 
 /// The Sentry's kernel: one per sandbox.
@@ -251,6 +255,7 @@ impl Kernel {
                 boot: Instant::now(),
                 next_tid: AtomicI32::new(1),
                 enosys_logged: Mutex::new(HashSet::new()),
+                unix_names: crate::net::unix::Namespace::new(),
             }),
         };
         let dev = k.new_tmpfs(crate::vfs::stat::makedev(0, 2));

@@ -1,8 +1,8 @@
 //! The system call table and dispatcher.
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
-//! family ([`file`], [`fs`], [`mm`], [`process`], [`signal`], [`time`],
-//! [`misc`]). A handler receives the task and the raw arguments (with typed
+//! family ([`file`], [`fs`], [`mm`], [`process`], [`signal`], [`socket`],
+//! [`time`], [`misc`]). A handler receives the task and the raw arguments (with typed
 //! accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -18,6 +18,7 @@ pub mod misc;
 pub mod mm;
 pub mod process;
 pub mod signal;
+pub mod socket;
 pub mod time;
 
 use std::sync::{Arc, OnceLock};
@@ -68,6 +69,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(mm::HANDLERS)
             .chain(process::HANDLERS)
             .chain(signal::HANDLERS)
+            .chain(socket::HANDLERS)
             .chain(time::HANDLERS)
             .chain(misc::HANDLERS)
         {
@@ -186,6 +188,7 @@ mod tests {
             mm::HANDLERS,
             process::HANDLERS,
             signal::HANDLERS,
+            socket::HANDLERS,
             time::HANDLERS,
             misc::HANDLERS,
         ]
