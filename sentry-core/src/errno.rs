@@ -107,16 +107,46 @@ impl Errno {
     pub const EILSEQ: Errno = Errno(84);
     /// `ENOTSOCK` (88).
     pub const ENOTSOCK: Errno = Errno(88);
+    /// `EDESTADDRREQ` (89).
+    pub const EDESTADDRREQ: Errno = Errno(89);
+    /// `EMSGSIZE` (90).
+    pub const EMSGSIZE: Errno = Errno(90);
+    /// `EPROTOTYPE` (91).
+    pub const EPROTOTYPE: Errno = Errno(91);
+    /// `ENOPROTOOPT` (92).
+    pub const ENOPROTOOPT: Errno = Errno(92);
+    /// `EPROTONOSUPPORT` (93).
+    pub const EPROTONOSUPPORT: Errno = Errno(93);
+    /// `ESOCKTNOSUPPORT` (94).
+    pub const ESOCKTNOSUPPORT: Errno = Errno(94);
     /// `EOPNOTSUPP` (95).
     pub const EOPNOTSUPP: Errno = Errno(95);
     /// `EAFNOSUPPORT` (97).
     pub const EAFNOSUPPORT: Errno = Errno(97);
     /// `EADDRINUSE` (98).
     pub const EADDRINUSE: Errno = Errno(98);
+    /// `EADDRNOTAVAIL` (99).
+    pub const EADDRNOTAVAIL: Errno = Errno(99);
+    /// `ECONNABORTED` (103).
+    pub const ECONNABORTED: Errno = Errno(103);
+    /// `ECONNRESET` (104).
+    pub const ECONNRESET: Errno = Errno(104);
+    /// `ENOBUFS` (105).
+    pub const ENOBUFS: Errno = Errno(105);
+    /// `EISCONN` (106).
+    pub const EISCONN: Errno = Errno(106);
+    /// `ENOTCONN` (107).
+    pub const ENOTCONN: Errno = Errno(107);
+    /// `ETOOMANYREFS` (109).
+    pub const ETOOMANYREFS: Errno = Errno(109);
     /// `ECONNREFUSED` (111).
     pub const ECONNREFUSED: Errno = Errno(111);
     /// `ETIMEDOUT` (110).
     pub const ETIMEDOUT: Errno = Errno(110);
+    /// `EALREADY` (114).
+    pub const EALREADY: Errno = Errno(114);
+    /// `EINPROGRESS` (115).
+    pub const EINPROGRESS: Errno = Errno(115);
     /// `ERESTARTSYS` (512).
     pub const ERESTARTSYS: Errno = Errno(512);
     /// `ERESTARTNOINTR` (513).
@@ -175,11 +205,26 @@ impl Errno {
             80 => "ELIBBAD",
             84 => "EILSEQ",
             88 => "ENOTSOCK",
+            89 => "EDESTADDRREQ",
+            90 => "EMSGSIZE",
+            91 => "EPROTOTYPE",
+            92 => "ENOPROTOOPT",
+            93 => "EPROTONOSUPPORT",
+            94 => "ESOCKTNOSUPPORT",
             95 => "EOPNOTSUPP",
             97 => "EAFNOSUPPORT",
             98 => "EADDRINUSE",
+            99 => "EADDRNOTAVAIL",
+            103 => "ECONNABORTED",
+            104 => "ECONNRESET",
+            105 => "ENOBUFS",
+            106 => "EISCONN",
+            107 => "ENOTCONN",
+            109 => "ETOOMANYREFS",
             111 => "ECONNREFUSED",
             110 => "ETIMEDOUT",
+            114 => "EALREADY",
+            115 => "EINPROGRESS",
             512 => "ERESTARTSYS",
             513 => "ERESTARTNOINTR",
             514 => "ERESTARTNOHAND",

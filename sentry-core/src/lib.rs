@@ -4,8 +4,8 @@
 //! [`loader`]), runs it on a [`platforms::Platform`], and implements every
 //! system call itself ([`syscalls`]): nothing the application asks for is
 //! forwarded to the host. Memory is managed by [`mm`], files by [`vfs`] and
-//! the file systems in [`fs`]; tasks, thread groups and the task loop live in
-//! [`kernel`].
+//! the file systems in [`fs`], sockets by [`net`]; tasks, thread groups and
+//! the task loop live in [`kernel`].
 //!
 //! Entry point for the runtime:
 //!
@@ -38,6 +38,7 @@ pub mod fs;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod net;
 pub mod syscalls;
 pub mod vfs;
 

@@ -85,6 +85,9 @@ enum Kind {
     Dir(Mutex<Entries>),
     File(Arc<FileData>),
     Symlink(String),
+    /// A socket's name in the file system (`bind` of an `AF_UNIX` path);
+    /// the socket itself is found through [`crate::net::unix`].
+    Socket,
 }
 
 /// The contents of a regular file.
@@ -246,6 +249,7 @@ impl Inode for TmpfsInode {
                 (FileType::Regular, f.size, f.store.len() as u64 * (PAGE_SIZE / 512))
             }
             Kind::Symlink(t) => (FileType::Symlink, t.len() as u64, 0),
+            Kind::Socket => (FileType::Socket, 0, 0),
         };
         Stat {
             dev: self.fs.dev,
@@ -269,6 +273,7 @@ impl Inode for TmpfsInode {
             Kind::Dir(_) => FileType::Directory,
             Kind::File(_) => FileType::Regular,
             Kind::Symlink(_) => FileType::Symlink,
+            Kind::Socket => FileType::Socket,
         }
     }
 
@@ -287,6 +292,8 @@ impl Inode for TmpfsInode {
                 Ok(Box::new(TmpfsFile { data: data.clone(), inode: self.clone() }))
             }
             Kind::Symlink(_) => Err(Errno::ELOOP),
+            // Sockets are reached with connect, never opened (as Linux).
+            Kind::Socket => Err(Errno::ENXIO),
         }
     }
 
@@ -300,6 +307,7 @@ impl Inode for TmpfsInode {
             FileType::Regular => Kind::File(Arc::new(FileData {
                 inner: Mutex::new(FileInner { store: PageStore::new(self.fs.mf.clone()), size: 0 }),
             })),
+            FileType::Socket => Kind::Socket,
             _ => return Err(Errno::EPERM),
         };
         let mut e = lock(self.entries()?);

@@ -17,7 +17,9 @@
 //!    its signal dispositions and rlimits;
 //! 3. the task's file-system context (cwd, root, umask) and fd table;
 //! 4. the MM ([`MM`](crate::mm::MM) state);
-//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages);
+//! 5. VFS inodes (a tmpfs directory's entries, then a file's pages), and
+//!    sockets (one socket at a time, then the Unix namespace; see
+//!    [`net::unix`](crate::net::unix));
 //! 6. the advisory lock table ([`LockTable`](crate::vfs::lock::LockTable)),
 //!    a leaf: it takes no other lock, so a file description (which releases
 //!    its locks when dropped) may be dropped with any lock held.
@@ -139,6 +141,8 @@ pub(crate) struct KernelInner {
     /// Advisory file locks (`flock`, `fcntl` record locks).
     pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
+    /// Abstract and path names of Unix sockets (the sandbox's namespace).
+    pub unix_names: Arc<crate::net::unix::Namespace>,
 }
 
 /// The Sentry's kernel: one per sandbox.
@@ -288,6 +292,7 @@ impl Kernel {
                 memfd_dir: std::sync::OnceLock::new(),
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
+                unix_names: crate::net::unix::Namespace::new(),
             }),
         };
         let dev = k.new_tmpfs(crate::vfs::stat::makedev(0, 2));

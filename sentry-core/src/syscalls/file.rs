@@ -36,6 +36,9 @@ const CHUNK: usize = 1 << 20;
 /// Reads from `file` into application memory at `iovs`, chunk by chunk;
 /// stops at a short read. `at`: explicit offset (pread).
 fn read_into(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> SysResult {
+    if let (Some(sock), None) = (crate::net::socket_of(file), at) {
+        return super::socket::read_socket(task, file, sock, iovs);
+    }
     let mut total = 0u64;
     for iov in iovs {
         let mut done = 0u64;
@@ -63,6 +66,9 @@ fn read_into(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> S
 
 /// Writes application memory at `iovs` to `file`; stops at a short write.
 fn write_from(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> SysResult {
+    if let (Some(sock), None) = (crate::net::socket_of(file), at) {
+        return super::socket::write_socket(task, file, sock, iovs);
+    }
     let mut total = 0u64;
     for iov in iovs {
         let mut done = 0u64;

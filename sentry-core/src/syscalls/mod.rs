@@ -2,8 +2,9 @@
 //!
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
 //! family, one module each (`file`, `fs`, `fsattr`, `lock`, `mm`, `process`,
-//! `exec`, `wait`, `signal`, `futex`, `creds`, `prctl`, `time`, `misc`). A
-//! handler receives the task and the raw arguments (with typed accessors) and returns a [`SysResult`]. Unimplemented calls return
+//! `exec`, `wait`, `signal`, `futex`, `creds`, `prctl`, `sched`, `socket`,
+//! `memfd`, `xattr`, `time`, `misc`). A handler receives the task and the
+//! raw arguments (with typed accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
 //!
@@ -26,6 +27,7 @@ pub mod prctl;
 pub mod process;
 pub mod sched;
 pub mod signal;
+pub mod socket;
 pub mod time;
 pub mod wait;
 pub mod xattr;
@@ -78,6 +80,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(mm::HANDLERS)
             .chain(process::HANDLERS)
             .chain(signal::HANDLERS)
+            .chain(socket::HANDLERS)
             .chain(time::HANDLERS)
             .chain(misc::HANDLERS)
             .chain(futex::HANDLERS)
@@ -219,6 +222,7 @@ mod tests {
             mm::HANDLERS,
             process::HANDLERS,
             signal::HANDLERS,
+            socket::HANDLERS,
             time::HANDLERS,
             misc::HANDLERS,
             futex::HANDLERS,
