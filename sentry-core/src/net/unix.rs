@@ -206,12 +206,15 @@ fn unnamed() -> Vec<u8> {
 
 /// The key of an inode in the path table: its address, kept valid (never
 /// reused) by the weak reference stored with it.
-fn inode_key(inode: &Arc<dyn Inode>) -> usize {
-    Arc::as_ptr(inode) as *const () as usize
+/// A bound path is known by its inode's identity in its file system:
+/// (device, inode number). Inode objects are not unique per file on every
+/// file system (the gofer file system makes one per walk), numbers are.
+fn inode_key(inode: &Arc<dyn Inode>) -> (u64, u64) {
+    let st = inode.stat();
+    (st.dev, st.ino)
 }
 
 struct PathEntry {
-    inode: Weak<dyn Inode>,
     sock: Weak<UnixSocket>,
 }
 
@@ -219,7 +222,7 @@ struct PathEntry {
 struct NsInner {
     /// Abstract names, per socket type (as Linux hashes them).
     abstract_names: HashMap<(SockType, Vec<u8>), Weak<UnixSocket>>,
-    paths: HashMap<usize, PathEntry>,
+    paths: HashMap<(u64, u64), PathEntry>,
     next_auto: u32,
 }
 
@@ -262,9 +265,7 @@ impl Namespace {
     }
 
     fn bind_path(&self, inode: &Arc<dyn Inode>, sock: &Weak<UnixSocket>) {
-        lock(&self.inner)
-            .paths
-            .insert(inode_key(inode), PathEntry { inode: Arc::downgrade(inode), sock: sock.clone() });
+        lock(&self.inner).paths.insert(inode_key(inode), PathEntry { sock: sock.clone() });
     }
 
     fn unbind(&self, ty: SockType, binding: &Binding, sock: *const UnixSocket) {
@@ -290,18 +291,14 @@ impl Namespace {
 
     fn lookup_path(&self, inode: &Arc<dyn Inode>) -> Option<Arc<UnixSocket>> {
         let ns = lock(&self.inner);
-        let e = ns.paths.get(&inode_key(inode))?;
-        if !std::ptr::eq(e.inode.as_ptr() as *const (), Arc::as_ptr(inode) as *const ()) {
-            return None;
-        }
-        e.sock.upgrade()
+        ns.paths.get(&inode_key(inode))?.sock.upgrade()
     }
 }
 
 /// Where a bound socket is registered in its namespace.
 enum Binding {
     Abstract(Vec<u8>),
-    Path(usize),
+    Path((u64, u64)),
 }
 
 /// One queued message (a datagram, a seqpacket record, or a run of stream
