@@ -2,7 +2,8 @@
 //!
 //! Regular files keep their data in memory-file pages (a [`PageStore`]), so
 //! `mmap` maps the same pages `read` and `write` use, and the loader maps
-//! executables without copying them.
+//! executables without copying them. A FIFO owns a [`Pipe`] that every
+//! open of it attaches to.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use platforms::{MemoryFile, PAGE_SIZE};
 
 use crate::errno::Errno;
+use super::pipe::Pipe;
 use crate::mm::{lock, page_up, Mappable, PageRef, PageStore};
 use crate::vfs::{flags, Creds, DirEntry, DirOps, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
 
@@ -70,6 +72,7 @@ enum Kind {
     Dir(Mutex<Entries>),
     File(Arc<FileData>),
     Symlink(String),
+    Fifo(Arc<Pipe>),
 }
 
 /// The contents of a regular file.
@@ -160,6 +163,7 @@ impl Inode for TmpfsInode {
                 (FileType::Regular, f.size, f.store.len() as u64 * (PAGE_SIZE / 512))
             }
             Kind::Symlink(t) => (FileType::Symlink, t.len() as u64, 0),
+            Kind::Fifo(_) => (FileType::Fifo, 0, 0),
         };
         Stat {
             dev: self.fs.dev,
@@ -183,6 +187,7 @@ impl Inode for TmpfsInode {
             Kind::Dir(_) => FileType::Directory,
             Kind::File(_) => FileType::Regular,
             Kind::Symlink(_) => FileType::Symlink,
+            Kind::Fifo(_) => FileType::Fifo,
         }
     }
 
@@ -201,6 +206,7 @@ impl Inode for TmpfsInode {
                 Ok(Box::new(TmpfsFile { data: data.clone(), inode: self.clone() }))
             }
             Kind::Symlink(_) => Err(Errno::ELOOP),
+            Kind::Fifo(p) => Ok(Box::new(p.open(oflags)?)),
         }
     }
 
@@ -214,6 +220,7 @@ impl Inode for TmpfsInode {
             FileType::Regular => Kind::File(Arc::new(FileData {
                 inner: Mutex::new(FileInner { store: PageStore::new(self.fs.mf.clone()), size: 0 }),
             })),
+            FileType::Fifo => Kind::Fifo(Pipe::new_fifo()),
             _ => return Err(Errno::EPERM),
         };
         let mut e = lock(self.entries()?);

@@ -30,6 +30,7 @@ pub mod fd_table;
 pub mod signals;
 mod task;
 pub mod thread_group;
+pub mod timer;
 pub mod waiter;
 
 use std::collections::HashSet;
