@@ -322,3 +322,14 @@ fn memfd_close_range_and_xattrs() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(r.stdout.contains("pread sees: through the map"), "{}", r.stdout);
 }
+
+#[test]
+fn prctl_settings_subreapers_and_parent_death_signals() {
+    init_logging();
+    let r = run(&guest("prctl", Build::Static), "prctl", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/prctl-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(r.stdout.contains("adopted by the subreaper 1"), "{}", r.stdout);
+}

@@ -1,18 +1,43 @@
 //! The container's stdio: host file descriptors handed to the Sentry.
 //!
-//! This is the one kind of host descriptor an application reaches. Reads and
-//! writes wait with `poll` in short slices so that a task asked to stop
-//! (signal, exit) is not stuck in the host.
+//! This is the one kind of host descriptor an application reaches.
+//!
+//! # Readiness and blocking
+//!
+//! A host descriptor's readiness is asked of the host with a zero-timeout
+//! `poll`. To wake waiters when it changes, each pollable [`HostFd`] has a
+//! [`WaitQueue`] fed by the *host notifier*: one Sentry thread that
+//! host-`poll`s every descriptor someone is waiting for, plus a host
+//! eventfd that tells it its set changed. Interest is one-shot: whoever
+//! finds a descriptor not ready ([`FileOps::readiness`], or a blocking
+//! read or write) arms it for the events it needs; when the host reports
+//! any of them the notifier disarms it and notifies the queue, and the
+//! waiters re-check (re-arming if they were too late). So a descriptor
+//! that stays ready costs nothing, and nobody polls in slices. Reads and
+//! writes block through [`IoCtx::block`] like every other file, so a
+//! signal or exit wakes them at once.
+//!
+//! Host regular files and directories are always ready and have no queue
+//! (`epoll_ctl` refuses them with `EPERM`, as Linux does).
+//!
+//! The notifier's interest table is a leaf lock. If the notifier cannot be
+//! started (no host eventfd or thread), waits fall back to re-checking
+//! every [`FALLBACK_SLICE`].
 
 use std::any::Any;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use crate::errno::{Errno, SysResult};
+use crate::kernel::waiter::{events, WaitQueue};
+use crate::mm::lock;
 use crate::vfs::{FileOps, FileType, Inode, IoCtx, Stat, Timespec};
 
-/// How long one wait slice lasts, in milliseconds.
-const POLL_SLICE_MS: i32 = 50;
+/// How often waits re-check when the host notifier is unavailable.
+const FALLBACK_SLICE: Duration = Duration::from_millis(10);
 
 /// `ioctl` requests forwarded to host terminals.
 const TCGETS: u64 = 0x5401;
@@ -30,14 +55,51 @@ const WINSIZE_SIZE: usize = 8;
 pub struct HostFd {
     fd: OwnedFd,
     is_tty: bool,
+    /// Identity in the host notifier's table.
+    id: u64,
+    /// Not a regular file or directory: readiness can change.
+    pollable: bool,
+    queue: WaitQueue,
 }
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl HostFd {
     /// Wraps `fd`, which the Sentry now owns.
     pub fn new(fd: OwnedFd) -> Arc<HostFd> {
         // SAFETY: isatty only inspects the descriptor, which we own.
         let is_tty = unsafe { libc::isatty(fd.as_raw_fd()) } == 1;
-        Arc::new(HostFd { fd, is_tty })
+        let mut h =
+            HostFd { fd, is_tty, id: NEXT_ID.fetch_add(1, Ordering::Relaxed), pollable: true, queue: WaitQueue::new() };
+        if let Ok(st) = h.host_stat() {
+            let fmt = st.st_mode & libc::S_IFMT;
+            h.pollable = fmt != libc::S_IFREG && fmt != libc::S_IFDIR;
+        }
+        Arc::new(h)
+    }
+
+    /// The host's readiness of the descriptor for `events`, now.
+    fn poll_now(&self, want: u32) -> Result<u32, Errno> {
+        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: want as u16 as i16, revents: 0 };
+        loop {
+            // SAFETY: one valid pollfd; a zero timeout never blocks.
+            let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+            if r >= 0 {
+                return Ok(pfd.revents as u16 as u32);
+            }
+            let e = Errno::last_host();
+            if e != Errno::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Asks the host notifier to notify the queue once the descriptor is
+    /// ready for any of `want`.
+    fn arm(self: &Arc<Self>, want: u32) {
+        if let Some(n) = notifier() {
+            n.arm(self, want);
+        }
     }
 
     /// Whether the host descriptor is a terminal.
@@ -66,32 +128,26 @@ impl HostFd {
         Ok(st)
     }
 
-    /// Waits until the descriptor is ready for `events`, in slices, giving
-    /// up with `EINTR` when the task is interrupted.
-    fn wait(&self, ctx: &IoCtx, events: i16) -> Result<(), Errno> {
+    /// Waits until the descriptor is ready for `want` (`EAGAIN` at once
+    /// for a non-blocking context, `ERESTARTSYS` when interrupted).
+    fn wait(self: &Arc<Self>, ctx: &IoCtx, want: u32) -> Result<(), Errno> {
+        let notified = notifier().is_some();
         loop {
-            if (ctx.interrupted)() {
-                return Err(Errno::EINTR);
-            }
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events, revents: 0 };
-            let timeout = if ctx.nonblock { 0 } else { POLL_SLICE_MS };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut pfd, 1, timeout) };
-            if r < 0 {
-                let e = Errno::last_host();
-                if e == Errno::EINTR {
-                    continue;
-                }
-                return Err(e);
-            }
-            if r > 0 {
-                if pfd.revents & libc::POLLNVAL != 0 {
+            let deadline = if notified { None } else { Some(Instant::now() + FALLBACK_SLICE) };
+            let r = ctx.block_until(&[&self.queue], events::ALL, deadline, || {
+                let r = self.poll_now(want | events::POLLERR | events::POLLHUP)?;
+                if r & events::POLLNVAL != 0 {
                     return Err(Errno::EBADF);
                 }
-                return Ok(());
-            }
-            if ctx.nonblock {
-                return Err(Errno::EAGAIN);
+                if r != 0 {
+                    return Ok(());
+                }
+                self.arm(want);
+                Err(Errno::EAGAIN)
+            });
+            match r {
+                Err(Errno::ETIMEDOUT) => continue,
+                r => return r,
             }
         }
     }
@@ -152,7 +208,7 @@ pub struct HostFile(pub Arc<HostFd>);
 impl FileOps for HostFile {
     fn read(&self, ctx: &IoCtx, _offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         loop {
-            self.0.wait(ctx, libc::POLLIN)?;
+            self.0.wait(ctx, events::READABLE)?;
             // SAFETY: `buf` is valid for writes of its length.
             let n = unsafe { libc::read(self.0.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n >= 0 {
@@ -171,7 +227,7 @@ impl FileOps for HostFile {
     fn write(&self, ctx: &IoCtx, _offset: u64, buf: &[u8]) -> Result<usize, Errno> {
         let mut done = 0;
         while done < buf.len() {
-            if let Err(e) = self.0.wait(ctx, libc::POLLOUT) {
+            if let Err(e) = self.0.wait(ctx, events::WRITABLE) {
                 return if done > 0 { Ok(done) } else { Err(e) };
             }
             let rest = &buf[done..];
@@ -218,6 +274,146 @@ impl FileOps for HostFile {
                 Ok(r)
             }
             _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    fn readiness(&self, mask: u32) -> u32 {
+        if !self.0.pollable {
+            return mask & (events::READABLE | events::WRITABLE);
+        }
+        let r = match self.0.poll_now(mask) {
+            Ok(r) => r,
+            Err(_) => events::POLLERR,
+        };
+        if r & mask == 0 {
+            self.0.arm(mask);
+        }
+        r & mask
+    }
+
+    fn wait_queue(&self) -> Option<&WaitQueue> {
+        self.0.pollable.then_some(&self.0.queue)
+    }
+}
+
+impl Drop for HostFd {
+    fn drop(&mut self) {
+        // Before the descriptor closes, so the notifier never polls a
+        // number that may be reused.
+        if let Some(n) = notifier() {
+            n.forget(self.id);
+        }
+    }
+}
+
+/// What the notifier watches for one descriptor.
+struct Interest {
+    fd: RawFd,
+    events: u32,
+    target: Weak<HostFd>,
+}
+
+/// The host notifier (see the module documentation).
+struct Notifier {
+    interests: Mutex<HashMap<u64, Interest>>,
+    /// Host eventfd that wakes the notifier thread when `interests` grows.
+    wake: OwnedFd,
+}
+
+fn notifier() -> Option<&'static Notifier> {
+    static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
+    NOTIFIER
+        .get_or_init(|| {
+            // SAFETY: eventfd creates a new descriptor or fails.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+            if fd < 0 {
+                tracing::error!(error = %Errno::last_host(), "host notifier: no eventfd; host waits will poll");
+                return None;
+            }
+            // SAFETY: `fd` is a fresh descriptor we own.
+            let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+            let spawned = std::thread::Builder::new().name("sentry-hostfd".into()).spawn(|| {
+                // Blocks until the initialiser (which spawned us) returns.
+                if let Some(n) = notifier() {
+                    n.run();
+                }
+            });
+            match spawned {
+                Ok(_) => Some(Notifier { interests: Mutex::new(HashMap::new()), wake }),
+                Err(e) => {
+                    tracing::error!(error = %e, "host notifier: no thread; host waits will poll");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+impl Notifier {
+    fn arm(&self, h: &Arc<HostFd>, want: u32) {
+        let mut t = lock(&self.interests);
+        let i =
+            t.entry(h.id).or_insert_with(|| Interest { fd: h.fd.as_raw_fd(), events: 0, target: Arc::downgrade(h) });
+        if i.events & want == want {
+            return;
+        }
+        i.events |= want;
+        drop(t);
+        self.kick();
+    }
+
+    fn forget(&self, id: u64) {
+        if lock(&self.interests).remove(&id).is_some() {
+            self.kick();
+        }
+    }
+
+    fn kick(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a valid buffer to our eventfd. A
+        // failure (counter full) means a wake-up is pending anyway.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    fn run(&self) -> ! {
+        loop {
+            let mut pfds = vec![libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            let mut ids = Vec::new();
+            for (id, i) in lock(&self.interests).iter() {
+                pfds.push(libc::pollfd { fd: i.fd, events: i.events as u16 as i16, revents: 0 });
+                ids.push(*id);
+            }
+            // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds.
+            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+            if r < 0 {
+                let e = Errno::last_host();
+                if e != Errno::EINTR {
+                    tracing::error!(error = %e, "host notifier: poll failed");
+                    std::thread::sleep(FALLBACK_SLICE);
+                }
+                continue;
+            }
+            if pfds[0].revents != 0 {
+                let mut b = [0u8; 8];
+                // SAFETY: reads at most 8 bytes into `b` from our
+                // non-blocking eventfd.
+                unsafe { libc::read(self.wake.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+            }
+            let mut fired = Vec::new();
+            let mut t = lock(&self.interests);
+            for (p, id) in pfds[1..].iter().zip(&ids) {
+                if p.revents != 0 {
+                    if let Some(i) = t.remove(id) {
+                        fired.push((i.target, p.revents as u16 as u32));
+                    }
+                }
+            }
+            drop(t);
+            for (target, ev) in fired {
+                if let Some(h) = target.upgrade() {
+                    h.queue.notify(ev);
+                }
+            }
         }
     }
 }

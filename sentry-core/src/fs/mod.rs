@@ -6,9 +6,16 @@
 //!   `/dev/urandom`;
 //! - [`gofer`]: the container's files, served by its Gofer over 9P;
 //! - [`host_fd`]: the container's stdio, host descriptors handed to the
-//!   Sentry (the only host files an application reaches).
+//!   Sentry (the only host files an application reaches);
+//! - [`pipe`]: pipes and FIFOs; [`eventfd`], [`epoll`], [`timerfd`]: the
+//!   files of those system calls, on the shared [`anon`] inode.
 
+pub mod anon;
 pub mod dev;
+pub mod epoll;
+pub mod eventfd;
 pub mod gofer;
 pub mod host_fd;
+pub mod pipe;
+pub mod timerfd;
 pub mod tmpfs;

@@ -11,6 +11,8 @@
 //! with `relatime` rules (only when it is not newer than the modification
 //! or change time, or is a day old). A directory's link count is 2 plus its
 //! subdirectories; a file's is its number of names.
+//!
+//! A FIFO owns a [`Pipe`] that every open of it attaches to.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use platforms::{MemoryFile, PAGE_SIZE};
 
+use super::pipe::Pipe;
 use crate::errno::Errno;
 use crate::mm::{lock, page_up, Mappable, PageRef, PageStore};
 use crate::vfs::stat::{ST_RELATIME, ST_VALID, TMPFS_MAGIC};
@@ -88,6 +91,7 @@ enum Kind {
     /// A socket's name in the file system (`bind` of an `AF_UNIX` path);
     /// the socket itself is found through [`crate::net::unix`].
     Socket,
+    Fifo(Arc<Pipe>),
 }
 
 /// The contents of a regular file.
@@ -250,6 +254,7 @@ impl Inode for TmpfsInode {
             }
             Kind::Symlink(t) => (FileType::Symlink, t.len() as u64, 0),
             Kind::Socket => (FileType::Socket, 0, 0),
+            Kind::Fifo(_) => (FileType::Fifo, 0, 0),
         };
         Stat {
             dev: self.fs.dev,
@@ -274,6 +279,7 @@ impl Inode for TmpfsInode {
             Kind::File(_) => FileType::Regular,
             Kind::Symlink(_) => FileType::Symlink,
             Kind::Socket => FileType::Socket,
+            Kind::Fifo(_) => FileType::Fifo,
         }
     }
 
@@ -294,6 +300,7 @@ impl Inode for TmpfsInode {
             Kind::Symlink(_) => Err(Errno::ELOOP),
             // Sockets are reached with connect, never opened (as Linux).
             Kind::Socket => Err(Errno::ENXIO),
+            Kind::Fifo(p) => Ok(Box::new(p.open(oflags)?)),
         }
     }
 
@@ -308,6 +315,7 @@ impl Inode for TmpfsInode {
                 inner: Mutex::new(FileInner { store: PageStore::new(self.fs.mf.clone()), size: 0 }),
             })),
             FileType::Socket => Kind::Socket,
+            FileType::Fifo => Kind::Fifo(Pipe::new_fifo()),
             _ => return Err(Errno::EPERM),
         };
         let mut e = lock(self.entries()?);

@@ -39,6 +39,7 @@ pub mod pids;
 pub mod signals;
 mod task;
 pub mod thread_group;
+pub mod timer;
 pub mod usage;
 pub mod waiter;
 

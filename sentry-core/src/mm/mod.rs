@@ -314,6 +314,24 @@ impl MM {
         lock(&self.state).ptes.len()
     }
 
+    /// Whether `[addr, addr+len)` is entirely mapped writable (for calls
+    /// that, like Linux, check an output buffer before doing anything).
+    pub fn is_writable(&self, addr: u64, len: usize) -> bool {
+        let Some(end) = addr.checked_add(len as u64) else { return false };
+        if len == 0 {
+            return true;
+        }
+        let s = lock(&self.state);
+        let mut cur = addr;
+        for v in s.vmas_in(addr, end) {
+            if v.start > cur || !v.perms.write {
+                return false;
+            }
+            cur = v.end;
+        }
+        cur >= end
+    }
+
     /// `mincore`: one byte per page of `[addr, addr+len)`, 1 if the page is
     /// present in memory. `ENOMEM` if part of the range is unmapped.
     pub fn residency(&self, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {

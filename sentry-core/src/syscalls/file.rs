@@ -284,6 +284,11 @@ fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
         libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW | libc::F_OFD_GETLK | libc::F_OFD_SETLK | libc::F_OFD_SETLKW => {
             super::lock::fcntl_lock(t, fd, a.i32(1), a.u64(2))
         }
+        libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
+            // CAP_SYS_RESOURCE lifts the size limit.
+            let privileged = t.creds.has_cap(24);
+            crate::fs::pipe::fcntl(&*t.file(fd)?, a.i32(1), a.u64(2), privileged)
+        }
         _ => {
             t.file(fd)?;
             Err(Errno::EINVAL)

@@ -40,6 +40,8 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
     (libc::SYS_truncate, sys_truncate),
     (libc::SYS_ftruncate, sys_ftruncate),
     (libc::SYS_umask, sys_umask),
+    (libc::SYS_mknod, sys_mknod),
+    (libc::SYS_mknodat, sys_mknodat),
     (libc::SYS_chmod, sys_chmod),
     (libc::SYS_fchmod, sys_fchmod),
     (libc::SYS_fchmodat, sys_fchmodat),
@@ -102,6 +104,16 @@ fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult
         return Err(Errno::ENOTDIR);
     }
     let file = Arc::new(File::open(dentry, oflags)?);
+    if ft == FileType::Fifo {
+        // Opening one end of a FIFO waits for the other (unless O_NONBLOCK).
+        t.io(|ctx| crate::fs::pipe::wait_for_peer(&file, ctx)).map_err(|e| {
+            if e == Errno::ERESTARTSYS {
+                Errno::EINTR
+            } else {
+                e
+            }
+        })?;
+    }
     let limit = lock(&t.tg.rlimits)[libc::RLIMIT_NOFILE as usize].0;
     Ok(lock(&t.fds).insert(file, oflags & flags::O_CLOEXEC != 0, 0, limit)? as u64)
 }
@@ -338,6 +350,36 @@ fn sys_mkdir(t: &mut Task, a: &Args) -> SysResult {
 
 fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
     mkdirat(t, a.i32(0), a.u64(1), a.u32(2))
+}
+
+/// `mknod`: regular files, FIFOs and socket names. Device nodes need
+/// `CAP_MKNOD` and a device the sandbox offers; it offers none (`EPERM`).
+fn mknodat(t: &Task, dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
+    let p = t.copy_in_path(path_addr)?;
+    let ft = match mode & libc::S_IFMT {
+        0 | libc::S_IFREG => FileType::Regular,
+        libc::S_IFIFO => FileType::Fifo,
+        libc::S_IFSOCK => FileType::Socket,
+        libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EPERM),
+        libc::S_IFDIR => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    let (parent, name, trailing) = parent_of(t, dirfd, &p)?;
+    let name = name.ok_or(Errno::EEXIST)?;
+    if trailing {
+        return Err(if parent.inode().lookup(&name).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+    }
+    let umask = lock(&t.fs).umask;
+    parent.inode().create(&name, ft, mode & !umask & 0o7777, creds(t))?;
+    Ok(0)
+}
+
+fn sys_mknod(t: &mut Task, a: &Args) -> SysResult {
+    mknodat(t, AT_FDCWD, a.u64(0), a.u32(1))
+}
+
+fn sys_mknodat(t: &mut Task, a: &Args) -> SysResult {
+    mknodat(t, a.i32(0), a.u64(1), a.u32(2))
 }
 
 fn unlinkat(t: &Task, dirfd: i32, path_addr: u64, fl: i32) -> SysResult {

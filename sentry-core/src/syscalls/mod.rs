@@ -14,6 +14,8 @@
 //! a restart of the call.
 
 pub mod creds;
+pub mod epoll;
+pub mod eventfd;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -23,12 +25,15 @@ pub mod lock;
 pub mod memfd;
 pub mod misc;
 pub mod mm;
+pub mod pipe;
+pub mod poll;
 pub mod prctl;
 pub mod process;
 pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod time;
+pub mod timerfd;
 pub mod wait;
 pub mod xattr;
 
@@ -90,6 +95,11 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(sched::HANDLERS)
             .chain(memfd::HANDLERS)
             .chain(xattr::HANDLERS)
+            .chain(pipe::HANDLERS)
+            .chain(poll::HANDLERS)
+            .chain(epoll::HANDLERS)
+            .chain(eventfd::HANDLERS)
+            .chain(timerfd::HANDLERS)
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
@@ -232,6 +242,11 @@ mod tests {
             sched::HANDLERS,
             memfd::HANDLERS,
             xattr::HANDLERS,
+            pipe::HANDLERS,
+            poll::HANDLERS,
+            epoll::HANDLERS,
+            eventfd::HANDLERS,
+            timerfd::HANDLERS,
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,

@@ -131,7 +131,12 @@ fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             t.no_new_privs = true;
             Ok(0)
         }
-        PR_GET_NO_NEW_PRIVS => Ok(t.no_new_privs as u64),
+        PR_GET_NO_NEW_PRIVS => {
+            if a.u64(1) != 0 || a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.no_new_privs as u64)
+        }
         PR_GET_TID_ADDRESS => {
             t.mm.write_u64(a.u64(1), t.clear_child_tid)?;
             Ok(0)

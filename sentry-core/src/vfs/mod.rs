@@ -374,6 +374,12 @@ pub trait FileOps: Send + Sync {
     fn fsync(&self, _datasync: bool) -> Result<(), Errno> {
         Ok(())
     }
+
+    /// For code that needs the concrete type of a file (a pipe's `fcntl`,
+    /// `epoll_wait` on an epoll file); `None` unless the file opts in.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// The mount table of one file-system tree: absolute path of each mount
