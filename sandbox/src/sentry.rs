@@ -118,6 +118,8 @@ impl SentryKernel {
             stdio,
             uid: config.uid,
             gid: config.gid,
+            groups: config.additional_gids.clone(),
+            rlimits: config.rlimits.iter().filter_map(rlimit_of).collect(),
         };
         Ok(Arc::new(SentryKernel {
             id: id.to_string(),
@@ -245,4 +247,35 @@ impl SandboxKernel for SentryKernel {
             self.kernel.memory_file().used()
         ))
     }
+}
+
+/// An OCI `process.rlimits` entry as (`RLIMIT_*`, soft, hard); unknown
+/// kinds are skipped with a warning (runc refuses them at validation).
+fn rlimit_of(r: &crate::oci::Rlimit) -> Option<(u32, u64, u64)> {
+    // The kind is spelt RLIMIT_NOFILE in specs and RlimitNofile by the
+    // OCI library's Debug form: compare without case and underscores.
+    let norm = r.kind.to_uppercase().replace('_', "");
+    let kind = match norm.as_str() {
+        "RLIMITCPU" => libc::RLIMIT_CPU,
+        "RLIMITFSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMITDATA" => libc::RLIMIT_DATA,
+        "RLIMITSTACK" => libc::RLIMIT_STACK,
+        "RLIMITCORE" => libc::RLIMIT_CORE,
+        "RLIMITRSS" => libc::RLIMIT_RSS,
+        "RLIMITNPROC" => libc::RLIMIT_NPROC,
+        "RLIMITNOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMITMEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMITAS" => libc::RLIMIT_AS,
+        "RLIMITLOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMITSIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMITMSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMITNICE" => libc::RLIMIT_NICE,
+        "RLIMITRTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMITRTTIME" => libc::RLIMIT_RTTIME,
+        other => {
+            tracing::warn!(kind = other, "unknown rlimit in the spec; ignored");
+            return None;
+        }
+    };
+    Some((kind as u32, r.soft, r.hard))
 }

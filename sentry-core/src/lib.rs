@@ -26,6 +26,8 @@
 //!     stdio: [stdio(), stdio(), stdio()],
 //!     uid: 0,
 //!     gid: 0,
+//!     groups: Vec::new(),
+//!     rlimits: Vec::new(),
 //! })?;
 //! let status = handle.wait();
 //! std::process::exit(status.code());

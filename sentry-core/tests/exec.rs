@@ -27,6 +27,8 @@ fn spawn_errno(k: &Kernel, argv: &[&str]) -> Errno {
         stdio: std::array::from_fn(|_| std::fs::File::open("/dev/null").unwrap().into()),
         uid: 0,
         gid: 0,
+        groups: Vec::new(),
+        rlimits: Vec::new(),
     };
     match k.spawn_init(spec) {
         Err(SentryError::Exec { errno, .. }) => errno,

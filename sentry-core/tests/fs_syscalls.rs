@@ -363,6 +363,8 @@ fn spawn_in_sentry(k: &Kernel, file: &str) -> Driven {
             stdio: [in_r.into(), out_w.into(), null.into()],
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         })
         .expect("spawn lockctl");
     Driven::new(in_w, out_r, Handle::Sentry(h))

@@ -132,6 +132,8 @@ fn bad_executables_are_refused() {
             stdio: std::array::from_fn(|_| std::fs::File::open("/dev/null").unwrap().into()),
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         };
         let err = k.spawn_init(spec).err().unwrap_or_else(|| panic!("{path} started"));
         assert!(err.to_string().contains(want), "{path}: {err}");
@@ -183,6 +185,8 @@ fn kill_after_start(args: &[&str]) -> common::Run {
             stdio: [null(), w, null()],
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         })
         .unwrap();
     let mut out = std::fs::File::from(r);
@@ -250,6 +254,8 @@ fn terminal_ioctls_reach_a_host_tty() {
             stdio: [null(), slave, null()],
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         })
         .unwrap();
     let reader = std::thread::spawn(move || {

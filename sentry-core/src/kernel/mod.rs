@@ -165,6 +165,11 @@ pub struct ProcessSpec {
     pub stdio: [OwnedFd; 3],
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Resource limits to start with: (`RLIMIT_*`, soft, hard); the others
+    /// keep their defaults.
+    pub rlimits: Vec<(u32, u64, u64)>,
 }
 
 /// A running process started by [`Kernel::spawn_init`].
@@ -403,6 +408,14 @@ impl Kernel {
         let tid = self.pids().alloc().map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
         let tg = ThreadGroup::new(tid, 0);
         tg.uid.store(spec.uid as i32, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut limits = lock(&tg.rlimits);
+            for &(r, soft, hard) in &spec.rlimits {
+                if let Some(l) = limits.get_mut(r as usize) {
+                    *l = (soft.min(hard), hard);
+                }
+            }
+        }
         if tid == 1 {
             *lock(&self.inner.init) = Arc::downgrade(&tg);
         }
@@ -417,7 +430,12 @@ impl Kernel {
             mm,
             fds: Arc::new(Mutex::new(fds)),
             fs: Arc::new(Mutex::new(fsctx)),
-            creds: Credentials::new(spec.uid, spec.gid),
+            creds: {
+                let mut c = Credentials::new(spec.uid, spec.gid);
+                c.groups = spec.groups.clone();
+                c.groups.sort_unstable();
+                c
+            },
             cpu: platforms::CpuState::new(program.entry, program.sp),
         };
         let thread = self

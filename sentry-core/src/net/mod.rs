@@ -92,15 +92,18 @@ impl SockCtx {
         Ucred { pid: self.pid, uid: self.creds.euid, gid: self.creds.egid }
     }
 
-    /// Whether `c` may be sent as `SCM_CREDENTIALS` by this caller: its
-    /// own pid, and ids among its real, effective and saved ones (root
-    /// may send anything).
+    /// Whether `c` may be sent as `SCM_CREDENTIALS` by this caller, as
+    /// Linux's `scm_check_creds`: its own pid unless it has
+    /// `CAP_SYS_ADMIN`, a uid among its own unless `CAP_SETUID`, a gid
+    /// among its own unless `CAP_SETGID`.
     pub fn may_send_creds(&self, c: &Ucred) -> bool {
-        if self.creds.euid == 0 {
-            return true;
-        }
+        const CAP_SETGID: u32 = 6;
+        const CAP_SETUID: u32 = 7;
+        const CAP_SYS_ADMIN: u32 = 21;
         let cr = &self.creds;
-        c.pid == self.pid && [cr.uid, cr.euid, cr.suid].contains(&c.uid) && [cr.gid, cr.egid, cr.sgid].contains(&c.gid)
+        (c.pid == self.pid || cr.has_cap(CAP_SYS_ADMIN))
+            && ([cr.uid, cr.euid, cr.suid].contains(&c.uid) || cr.has_cap(CAP_SETUID))
+            && ([cr.gid, cr.egid, cr.sgid].contains(&c.gid) || cr.has_cap(CAP_SETGID))
     }
 }
 

@@ -97,8 +97,18 @@ fn write_from(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> 
     Ok(total)
 }
 
-fn one_iov(a: &Args) -> [IoVec; 1] {
-    [IoVec { base: a.u64(1), len: a.u64(2).min(MAX_RW_COUNT) }]
+/// Highest user address plus one on x86-64 (`TASK_SIZE_MAX`).
+const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
+
+/// The buffer of read/write/pread/pwrite, checked as Linux's `access_ok`:
+/// a range reaching past the user address space is `EFAULT` whatever the
+/// file (a count of -1 among others).
+fn one_iov(a: &Args) -> Result<[IoVec; 1], Errno> {
+    let (base, len) = (a.u64(1), a.u64(2));
+    if len > TASK_SIZE_MAX || base > TASK_SIZE_MAX - len {
+        return Err(Errno::EFAULT);
+    }
+    Ok([IoVec { base, len: len.min(MAX_RW_COUNT) }])
 }
 
 fn readable(task: &Task, fd: i32) -> Result<Arc<File>, Errno> {
@@ -127,24 +137,24 @@ fn offset_arg(a: &Args, i: usize) -> Result<u64, Errno> {
 
 fn sys_read(t: &mut Task, a: &Args) -> SysResult {
     let f = readable(t, a.i32(0))?;
-    read_into(t, &f, &one_iov(a), None)
+    read_into(t, &f, &one_iov(a)?, None)
 }
 
 fn sys_write(t: &mut Task, a: &Args) -> SysResult {
     let f = writable(t, a.i32(0))?;
-    write_from(t, &f, &one_iov(a), None)
+    write_from(t, &f, &one_iov(a)?, None)
 }
 
 fn sys_pread64(t: &mut Task, a: &Args) -> SysResult {
     let f = readable(t, a.i32(0))?;
     let off = offset_arg(a, 3)?;
-    read_into(t, &f, &one_iov(a), Some(off))
+    read_into(t, &f, &one_iov(a)?, Some(off))
 }
 
 fn sys_pwrite64(t: &mut Task, a: &Args) -> SysResult {
     let f = writable(t, a.i32(0))?;
     let off = offset_arg(a, 3)?;
-    write_from(t, &f, &one_iov(a), Some(off))
+    write_from(t, &f, &one_iov(a)?, Some(off))
 }
 
 fn sys_readv(t: &mut Task, a: &Args) -> SysResult {

@@ -197,6 +197,8 @@ pub fn run_in(k: &Kernel, argv: &[&str], envp: &[&str]) -> Run {
             stdio: [stdin.into(), out_w, err_w],
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         })
         .expect("spawn init");
     let (out, err) = (drain(out_r), drain(err_r));
@@ -218,6 +220,8 @@ pub fn run_in_as(k: &Kernel, argv: &[&str], envp: &[&str], uid: u32, gid: u32) -
             stdio: [stdin.into(), out_w, err_w],
             uid,
             gid,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
         })
         .expect("spawn init");
     let (out, err) = (drain(out_r), drain(err_r));
