@@ -17,5 +17,6 @@ pub mod eventfd;
 pub mod gofer;
 pub mod host_fd;
 pub mod pipe;
+pub mod signalfd;
 pub mod timerfd;
 pub mod tmpfs;

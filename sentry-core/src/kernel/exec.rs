@@ -72,6 +72,10 @@ impl Task {
                 }
             }
         }
+        // POSIX timers do not survive exec (interval timers do).
+        for (_, timer) in std::mem::take(&mut lock(&self.tg.timers).posix) {
+            timer.cancel();
+        }
         self.alt_stack = AltStack::DISABLED;
         self.saved_mask = None;
         self.cpu = CpuState::new(program.entry, program.sp);

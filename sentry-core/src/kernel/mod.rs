@@ -35,6 +35,7 @@ mod exec;
 pub mod fd_table;
 pub mod fork;
 pub mod futex;
+pub mod itimer;
 pub mod pids;
 pub mod signals;
 mod task;
@@ -201,7 +202,7 @@ impl TaskHandle {
         if !(1..=signals::NSIG as i32).contains(&signal) {
             return;
         }
-        self.kernel.send_group_signal(&self.tg, signals::info_from(signal, code::SI_USER, 0, 0));
+        self.kernel.send_group_signal_from_outside(&self.tg, signals::info_from(signal, code::SI_USER, 0, 0));
     }
 }
 
@@ -552,32 +553,47 @@ impl Kernel {
     /// discards pending stops, a stop discards pending SIGCONT, signals the
     /// group ignores are dropped, and init drops what it does not handle.
     pub fn send_group_signal(&self, tg: &Arc<ThreadGroup>, si: SigInfo) {
-        let sig = si.signo();
-        if !self.prepare_signal(tg, sig) {
-            return;
+        if self.prepare_signal(tg, si.signo(), false) {
+            tg.queue_signal(si);
         }
-        tg.queue_signal(si);
+    }
+
+    /// [`send_group_signal`](Kernel::send_group_signal) from outside the
+    /// sandbox (the runtime): SIGKILL and SIGSTOP reach init too.
+    pub fn send_group_signal_from_outside(&self, tg: &Arc<ThreadGroup>, si: SigInfo) {
+        if self.prepare_signal(tg, si.signo(), true) {
+            tg.queue_signal(si);
+        }
     }
 
     /// Sends a thread-directed signal (`tgkill`, `tkill`).
     pub fn send_thread_signal(&self, tg: &Arc<ThreadGroup>, t: &Arc<TaskShared>, si: SigInfo) {
-        if !self.prepare_signal(tg, si.signo()) {
+        if !self.prepare_signal(tg, si.signo(), false) {
             return;
         }
         if lock(&t.pending).enqueue(si) {
             t.wake();
+            tg.signal_events.notify(waiter::events::ALL);
         }
     }
 
     /// Send-time effects of `sig` on `tg`; false if the signal is dropped.
-    fn prepare_signal(&self, tg: &Arc<ThreadGroup>, sig: i32) -> bool {
+    fn prepare_signal(&self, tg: &Arc<ThreadGroup>, sig: i32, force: bool) -> bool {
         use signals::{bit, default_action, DefaultAction, SIG_DFL, SIG_IGN, STOP_SIGNALS};
         if tg.exiting().is_some() {
             return false;
         }
         let act = lock(&tg.sigactions)[(sig - 1) as usize];
+        // A signal some thread blocks (or awaits in sigtimedwait) is never
+        // ignored at send time.
+        let awaited = |t: &TaskShared| t.awaited.load(std::sync::atomic::Ordering::SeqCst);
+        let blocked = tg.tasks().iter().all(|t| (t.mask() | awaited(t)) & bit(sig) != 0);
+        // Init (PID 1) ignores what it does not handle, SIGKILL included,
+        // unless the signal comes from outside the sandbox (SIGKILL and
+        // SIGSTOP then get through).
         let is_init = self.init().is_some_and(|i| Arc::ptr_eq(&i, tg));
-        if is_init && act.handler == SIG_DFL && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+        let forced = force && (sig == libc::SIGKILL || sig == libc::SIGSTOP);
+        if is_init && act.handler == SIG_DFL && !forced && !blocked {
             return false;
         }
         if sig == libc::SIGKILL {
@@ -610,7 +626,6 @@ impl Kernel {
         let ignored = act.handler == SIG_IGN
             || (act.handler == SIG_DFL
                 && matches!(default_action(sig), DefaultAction::Ignore | DefaultAction::Continue));
-        let blocked = tg.tasks().iter().all(|t| t.mask() & bit(sig) != 0);
         !ignored || blocked
     }
 
@@ -632,8 +647,9 @@ impl Kernel {
         if !tg.task_exited(task.tid, status) {
             return;
         }
-        // The process is gone: so are its POSIX record locks.
+        // The process is gone: so are its POSIX record locks and timers.
         self.inner.locks.release_process(tg.tgid);
+        lock(&tg.timers).clear();
         let status = tg.zombie_status().unwrap_or(status);
         let init = self.init();
         let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));

@@ -48,6 +48,10 @@ pub struct TaskShared {
     host_tid: AtomicI32,
     /// `PR_SET_PDEATHSIG`: signal sent to this task when its parent ends.
     pub pdeathsig: AtomicI32,
+    /// Signals a `sigtimedwait` in progress waits for: they count as
+    /// blocked when deciding whether an ignored signal is dropped (Linux's
+    /// `real_blocked`).
+    pub awaited: AtomicU64,
 }
 
 impl TaskShared {
@@ -63,6 +67,7 @@ impl TaskShared {
             comm: Mutex::new(Vec::new()),
             host_tid: AtomicI32::new(0),
             pdeathsig: AtomicI32::new(0),
+            awaited: AtomicU64::new(0),
         })
     }
 
@@ -193,6 +198,11 @@ pub struct ThreadGroup {
     pub thp_disable: AtomicBool,
     /// `setpriority(PRIO_PROCESS)`: the nice value, -20..19.
     pub nice: AtomicI32,
+    /// Interval and POSIX timers.
+    pub timers: Mutex<super::itimer::Timers>,
+    /// Notified when a signal is queued for the process or one of its
+    /// threads (signalfd).
+    pub signal_events: WaitQueue,
 }
 
 fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
@@ -250,6 +260,8 @@ impl ThreadGroup {
             dumpable: AtomicI32::new(1),
             thp_disable: AtomicBool::new(false),
             nice: AtomicI32::new(0),
+            timers: Mutex::new(super::itimer::Timers::default()),
+            signal_events: WaitQueue::new(),
         })
     }
 
@@ -474,6 +486,7 @@ impl ThreadGroup {
         if let Some(t) = tasks.iter().find(|t| t.mask() & bit == 0) {
             t.wake();
         }
+        self.signal_events.notify(super::waiter::events::ALL);
         true
     }
 }

@@ -31,8 +31,10 @@ pub mod prctl;
 pub mod process;
 pub mod sched;
 pub mod signal;
+pub mod signalfd;
 pub mod socket;
 pub mod time;
+pub mod timer;
 pub mod timerfd;
 pub mod wait;
 pub mod xattr;
@@ -100,6 +102,8 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(epoll::HANDLERS)
             .chain(eventfd::HANDLERS)
             .chain(timerfd::HANDLERS)
+            .chain(timer::HANDLERS)
+            .chain(signalfd::HANDLERS)
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
@@ -247,6 +251,8 @@ mod tests {
             epoll::HANDLERS,
             eventfd::HANDLERS,
             timerfd::HANDLERS,
+            timer::HANDLERS,
+            signalfd::HANDLERS,
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,

@@ -282,6 +282,7 @@ fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
     };
     // The awaited signals wake the task while it waits, as if unblocked.
     let old = t.sigmask();
+    t.shared.awaited.store(set, std::sync::atomic::Ordering::SeqCst);
     t.set_sigmask(old & !set);
     let take = || -> Result<SigInfo, Errno> {
         let own = lock(&t.shared.pending).mask() & set;
@@ -298,6 +299,7 @@ fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
     };
     let r = t.blocker(|b| wait_until(b, &[], 0, deadline, take));
     t.set_sigmask(old);
+    t.shared.awaited.store(0, std::sync::atomic::Ordering::SeqCst);
     match r {
         Ok(si) => {
             if a.u64(1) != 0 {
