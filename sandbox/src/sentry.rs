@@ -96,8 +96,18 @@ impl SentryKernel {
                 MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue => {
                     kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
                 }
-                MountKind::Proc | MountKind::Sysfs | MountKind::Cgroup | MountKind::Other(_) => {
-                    tracing::warn!(destination = %m.destination, kind = ?m.kind, "file system not provided yet; not mounted");
+                MountKind::Proc => kernel.mount(&m.destination, kernel.new_procfs())?,
+                MountKind::Sysfs => {
+                    let sys = kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?;
+                    kernel.mount(&m.destination, sys)?;
+                }
+                // Cgroups are not controllable from inside the sandbox: an
+                // empty directory keeps programs that look for the mount
+                // point working.
+                MountKind::Cgroup => kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?,
+                MountKind::Other(kind) => {
+                    tracing::warn!(destination = %m.destination, kind, "unknown file system type; mounting an empty tmpfs");
+                    kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
                 }
             }
         }

@@ -339,3 +339,18 @@ fn prctl_settings_subreapers_and_parent_death_signals() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(r.stdout.contains("adopted by the subreaper 1"), "{}", r.stdout);
 }
+
+#[test]
+fn procfs_describes_processes_like_linux() {
+    init_logging();
+    let k = common::kernel();
+    k.root_fs().mkdir_all("/proc", 0o555).unwrap();
+    k.mount("/proc", k.new_procfs()).unwrap();
+    k.root_fs().write_file("/bin/procfs", &guest("procfs", Build::Static), 0o755).unwrap();
+    let r = common::run_in(&k, &["/bin/procfs"], &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/procfs-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(!r.stdout.contains(": no"), "{}", r.stdout);
+}

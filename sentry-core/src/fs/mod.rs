@@ -17,6 +17,7 @@ pub mod eventfd;
 pub mod gofer;
 pub mod host_fd;
 pub mod pipe;
+pub mod proc;
 pub mod signalfd;
 pub mod timerfd;
 pub mod tmpfs;

@@ -82,6 +82,9 @@ impl Task {
         self.comm = program.comm.clone();
         *lock(&self.shared.comm) = program.comm;
         self.exe = Some(program.exe);
+        self.find_arg_ranges();
+        super::current::set(self.tg.tgid, self.tid);
+        self.publish_view();
         Ok(())
     }
 

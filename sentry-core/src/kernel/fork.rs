@@ -147,7 +147,9 @@ impl Task {
             let vfork = vfork.clone();
             let (nnp, slack) = (self.no_new_privs, self.timer_slack);
             let (affinity, personality) = (self.affinity.clone(), self.personality);
+            let arg_ranges = self.arg_ranges;
             move |t: &mut Task| {
+                t.arg_ranges = arg_ranges;
                 t.no_new_privs = nnp;
                 t.timer_slack = slack;
                 t.affinity = affinity;

@@ -31,6 +31,7 @@
 //! calling into the VFS and copy results out after it returns, so the MM
 //! and inode locks are never held together by a handler.
 
+pub mod current;
 mod exec;
 pub mod fd_table;
 pub mod fork;
@@ -315,6 +316,41 @@ impl Kernel {
         Tmpfs::new_root(self.inner.mf.clone(), dev)
     }
 
+    /// A procfs of this kernel (to mount on `/proc`).
+    pub fn new_procfs(&self) -> Arc<dyn Inode> {
+        crate::fs::proc::ProcInode::new_root(self)
+    }
+
+    /// A minimal sysfs (to mount on `/sys`): what programs read to count
+    /// CPUs (`devices/system/cpu/{online,possible,present}` and a
+    /// directory per CPU) and an empty `fs/cgroup` mount point. Its
+    /// contents are fixed at creation.
+    pub fn new_sysfs(&self) -> Result<Arc<dyn Inode>, Errno> {
+        let root = self.new_tmpfs(crate::vfs::stat::makedev(0, 6));
+        let dir = |parent: &Arc<dyn Inode>, name: &str| -> Result<Arc<dyn Inode>, Errno> {
+            parent.create(name, FileType::Directory, 0o755, Creds::default())
+        };
+        let file = |parent: &Arc<dyn Inode>, name: &str, text: &str| -> Result<(), Errno> {
+            let f = parent.create(name, FileType::Regular, 0o444, Creds::default())?;
+            let t = f.as_any().downcast_ref::<TmpfsInode>().ok_or(Errno::EIO)?;
+            t.set_contents(text.as_bytes())
+        };
+        let r: Arc<dyn Inode> = root.clone();
+        let cpu = dir(&dir(&dir(&r, "devices")?, "system")?, "cpu")?;
+        let n = self.inner.ncpus;
+        let range = if n > 1 { format!("0-{}\n", n - 1) } else { "0\n".to_string() };
+        for name in ["online", "possible", "present"] {
+            file(&cpu, name, &range)?;
+        }
+        for c in 0..n {
+            let d = dir(&cpu, &format!("cpu{c}"))?;
+            file(&d, "online", "1\n")?;
+        }
+        dir(&dir(&r, "fs")?, "cgroup")?;
+        dir(&r, "kernel")?;
+        Ok(r)
+    }
+
     /// The memory file application memory (and tmpfs data) comes from.
     pub fn memory_file(&self) -> &Arc<MemoryFile> {
         &self.inner.mf
@@ -443,6 +479,7 @@ impl Kernel {
             .start_task(init, move |t| {
                 t.comm = comm;
                 t.exe = Some(exe);
+                t.find_arg_ranges();
             })
             .map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
         Ok(TaskHandle { kernel: self.clone(), tg, thread: Mutex::new(Some(thread)) })

@@ -131,6 +131,9 @@ pub struct Task {
     pub affinity: Option<Vec<u64>>,
     /// `personality`.
     pub personality: u32,
+    /// Where the argument and environment strings are (`/proc` cmdline,
+    /// environ).
+    pub arg_ranges: ((u64, u64), (u64, u64)),
 }
 
 /// What a new task starts with.
@@ -173,6 +176,7 @@ impl Task {
             timer_slack: 50_000,
             affinity: None,
             personality: 0,
+            arg_ranges: ((0, 0), (0, 0)),
         }
     }
 
@@ -216,6 +220,47 @@ impl Task {
         })
     }
 
+    /// Publishes what `/proc` shows of this task.
+    pub fn publish_view(&self) {
+        let view = super::thread_group::ProcView {
+            mm: self.mm.clone(),
+            fds: self.fds.clone(),
+            fs: self.fs.clone(),
+            exe: self.exe.clone(),
+            creds: self.creds.clone(),
+            args: self.arg_ranges.0,
+            env: self.arg_ranges.1,
+        };
+        *lock(&self.shared.view) = Some(view);
+    }
+
+    /// Finds the argument and environment strings of a fresh program from
+    /// its initial stack (`argc`, `argv[]`, `envp[]` at the stack pointer).
+    pub(crate) fn find_arg_ranges(&mut self) {
+        let sp = self.cpu.regs.rsp;
+        // The strings may be laid out in any order: each range spans from
+        // its lowest string to the end of its highest.
+        let span = |ptrs: &[u64]| -> Result<(u64, u64), Errno> {
+            let (Some(&lo), Some(&hi)) = (ptrs.iter().min(), ptrs.iter().max()) else { return Ok((0, 0)) };
+            Ok((lo, hi + self.mm.copy_in_string(hi, 1 << 17)?.len() as u64 + 1))
+        };
+        let ranges = (|| -> Result<((u64, u64), (u64, u64)), Errno> {
+            let argc = self.mm.read_u64(sp)?.min(1 << 20);
+            let argv: Vec<u64> = (0..argc).map(|i| self.mm.read_u64(sp + 8 + 8 * i)).collect::<Result<_, _>>()?;
+            let envp_at = sp + 8 * (argc + 2);
+            let mut envp = Vec::new();
+            while envp.len() < 1 << 20 {
+                let p = self.mm.read_u64(envp_at + 8 * envp.len() as u64)?;
+                if p == 0 {
+                    break;
+                }
+                envp.push(p);
+            }
+            Ok((span(&argv)?, span(&envp)?))
+        })();
+        self.arg_ranges = ranges.unwrap_or(((0, 0), (0, 0)));
+    }
+
     /// Makes the FP state in `self.cpu` current.
     pub fn pull_fp(&mut self) -> Result<(), Errno> {
         if self.cpu.fp().is_some() {
@@ -238,6 +283,8 @@ impl Task {
 
     fn run_inner(&mut self) -> ExitStatus {
         self.shared.set_host_tid();
+        super::current::set(self.tg.tgid, self.tid);
+        self.publish_view();
         match self.kernel.inner.platform.new_context() {
             Ok(c) => {
                 self.shared.set_interrupter(c.interrupter());
@@ -492,6 +539,7 @@ impl Task {
     /// Ends this task: futex and vfork notifications, then the group's
     /// bookkeeping if it was the last.
     fn exit_task(&mut self, status: ExitStatus) {
+        *lock(&self.shared.view) = None;
         self.release_memory_notifications();
         self.ctx = None;
         let kernel = self.kernel.clone();

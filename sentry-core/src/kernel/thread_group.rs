@@ -48,6 +48,8 @@ pub struct TaskShared {
     host_tid: AtomicI32,
     /// `PR_SET_PDEATHSIG`: signal sent to this task when its parent ends.
     pub pdeathsig: AtomicI32,
+    /// What `/proc` shows of the task (published by the task itself).
+    pub view: Mutex<Option<ProcView>>,
     /// Signals a `sigtimedwait` in progress waits for: they count as
     /// blocked when deciding whether an ignored signal is dropped (Linux's
     /// `real_blocked`).
@@ -68,6 +70,7 @@ impl TaskShared {
             host_tid: AtomicI32::new(0),
             pdeathsig: AtomicI32::new(0),
             awaited: AtomicU64::new(0),
+            view: Mutex::new(None),
         })
     }
 
@@ -126,6 +129,21 @@ impl TaskShared {
     pub fn set_interrupter(&self, i: Arc<Interrupter>) {
         *lock(&self.interrupter) = Some(i);
     }
+}
+
+/// A task's state as `/proc` shows it: shared handles the task publishes
+/// when they change (start, exec, credential changes) and withdraws when
+/// it exits.
+#[derive(Clone)]
+pub struct ProcView {
+    pub mm: Arc<crate::mm::MM>,
+    pub fds: Arc<Mutex<super::FdTable>>,
+    pub fs: Arc<Mutex<crate::vfs::FsContext>>,
+    pub exe: Option<Arc<crate::vfs::Dentry>>,
+    pub creds: super::Credentials,
+    /// `[start, end)` of the argument and environment strings.
+    pub args: (u64, u64),
+    pub env: (u64, u64),
 }
 
 /// Job-control state of a group.

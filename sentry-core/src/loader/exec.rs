@@ -231,7 +231,8 @@ impl ExecFile {
         };
         let elf = elf::parse(self.size, &read)?;
         let mappable = self.file.ops().mappable().ok_or(Errno::ENOEXEC)?;
-        let image = map_image(mm, &elf, &Executable { size: self.size, read: &read, mappable }, place)?;
+        let name = Some(Arc::from(self.dentry.path().as_str()));
+        let image = map_image(mm, &elf, &Executable { size: self.size, read: &read, mappable, name }, place)?;
         Ok((elf, image))
     }
 }

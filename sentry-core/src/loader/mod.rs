@@ -47,6 +47,8 @@ pub struct Executable<'a> {
     pub size: u64,
     pub read: elf::ReadAt<'a>,
     pub mappable: Arc<dyn Mappable>,
+    /// The file's path (names its mappings in `/proc/[pid]/maps`).
+    pub name: Option<Arc<str>>,
 }
 
 fn perms_of(flags: u32) -> Perms {
@@ -105,6 +107,7 @@ pub fn map_image(mm: &MM, elf: &ElfFile, exe: &Executable, place: Placement) -> 
                 fixed: true,
                 backing: Some(exe.mappable.clone()),
                 offset: page_down(p.offset),
+                name: exe.name.clone(),
                 ..MmapOpts::anon(len, perms)
             })?;
             anon_start = start + len;
@@ -172,6 +175,9 @@ pub fn setup_stack(mm: &MM, spec: &StackSpec) -> Result<u64, Errno> {
     set_mmap_layout(mm);
 
     // Strings, from the top down: execfn, envp, argv, platform, random.
+    // As Linux, the last string goes highest, so that the argument strings
+    // and then the environment strings read in order upwards
+    // (`/proc/[pid]/cmdline` and `environ` are those ranges).
     let mut area: Vec<u8> = Vec::new();
     let mut offsets = Vec::new(); // offset of each string from the top, downwards
     let push = |area: &mut Vec<u8>, s: &[u8]| -> usize {
@@ -183,9 +189,16 @@ pub fn setup_stack(mm: &MM, spec: &StackSpec) -> Result<u64, Errno> {
     // Leave 8 bytes of zero at the very top, as Linux does.
     area.extend_from_slice(&[0u8; 8]);
     let execfn_off = push(&mut area, spec.execfn.as_bytes());
-    for s in spec.envp.iter().chain(spec.argv.iter()) {
+    for s in spec.envp.iter().rev() {
         offsets.push(push(&mut area, s.as_bytes()));
     }
+    offsets.reverse();
+    let mut arg_offsets = Vec::new();
+    for s in spec.argv.iter().rev() {
+        arg_offsets.push(push(&mut area, s.as_bytes()));
+    }
+    arg_offsets.reverse();
+    offsets.extend(arg_offsets);
     let platform_off = push(&mut area, b"x86_64");
     area.extend(spec.random.iter().rev());
     let random_off = area.len();

@@ -127,6 +127,8 @@ pub struct Vma {
     /// Byte offset in `backing` that corresponds to `start`.
     pub offset: u64,
     pub kind: VmaKind,
+    /// The mapped file's path, for `/proc/[pid]/maps`.
+    pub name: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Vma {
@@ -205,6 +207,8 @@ pub struct MmapOpts {
     pub backing: Option<Arc<dyn Mappable>>,
     pub offset: u64,
     pub kind: VmaKind,
+    /// The mapped file's path (diagnostics, `/proc/[pid]/maps`).
+    pub name: Option<Arc<str>>,
 }
 
 impl MmapOpts {
@@ -221,6 +225,7 @@ impl MmapOpts {
             backing: None,
             offset: 0,
             kind: VmaKind::Normal,
+            name: None,
         }
     }
 }
@@ -482,6 +487,7 @@ impl MM {
                 backing: o.backing,
                 offset: o.offset,
                 kind: o.kind,
+                name: o.name,
             },
         );
         Ok(start)
@@ -571,6 +577,7 @@ impl MM {
                             backing: None,
                             offset: 0,
                             kind: VmaKind::Heap,
+                            name: None,
                         },
                     );
                 }
@@ -907,6 +914,7 @@ impl MmState {
                         && a.max_perms == b.max_perms
                         && a.shared == b.shared
                         && a.kind == b.kind
+                        && a.name == b.name
                         && match (&a.backing, &b.backing) {
                             (None, None) => true,
                             (Some(x), Some(y)) => Arc::ptr_eq(x, y) && a.object_offset(a.end) == b.offset,

@@ -91,6 +91,7 @@ fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
         }
         o.backing = Some(mappable);
         o.offset = off;
+        o.name = f.dentry().map(|d| Arc::from(d.path().as_str()));
     }
     let start = t.mm.mmap(o)?;
     if fl & MAP_POPULATE != 0 && perms.read {

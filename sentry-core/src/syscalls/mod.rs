@@ -138,6 +138,9 @@ pub fn dispatch(task: &mut Task) {
                 task.tid, name, a[0], a[1], a[2], a[3], a[4], a[5], e),
         }
     }
+    if result.is_ok() && changes_proc_view(nr as i64) {
+        task.publish_view();
+    }
     if result == Err(Errno::EPIPE) && raises_sigpipe(nr as i64, &args) {
         let si = crate::kernel::signals::info_from(libc::SIGPIPE, 0, task.tg.tgid, task.creds.uid);
         let (tg, shared) = (task.tg.clone(), task.shared.clone());
@@ -149,6 +152,25 @@ pub fn dispatch(task: &mut Task) {
         // EINTR or a restart (see `kernel::task`).
         Err(e) => task.cpu.regs.rax = e.to_rax(),
     }
+}
+
+/// Whether system call `nr` changes what `/proc` shows of the task
+/// (credentials, the descriptor table object).
+fn changes_proc_view(nr: i64) -> bool {
+    matches!(
+        nr,
+        libc::SYS_setuid
+            | libc::SYS_setgid
+            | libc::SYS_setreuid
+            | libc::SYS_setregid
+            | libc::SYS_setresuid
+            | libc::SYS_setresgid
+            | libc::SYS_setgroups
+            | libc::SYS_setfsuid
+            | libc::SYS_setfsgid
+            | libc::SYS_capset
+            | libc::SYS_close_range
+    )
 }
 
 /// `MSG_NOSIGNAL`.
