@@ -13,7 +13,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
-step "cargo test"
+step "cargo test (the integration guests and real programs run under runc and runsc, compared)"
+cargo build -q -p sandbox --bin runsc
+export RVISOR_RUNSC="$PWD/target/debug/runsc"
 cargo test --workspace --no-fail-fast
 
 step "benchmarks (ratios measured in this run; reported, never asserted)"

@@ -187,13 +187,17 @@ pub const RUNTIME_SYSCALLS: &[i64] = &[
 ];
 
 /// Installs a seccomp filter on every thread of this process that allows
-/// [`RUNTIME_SYSCALLS`] and `syscalls`, and kills the process on anything
-/// else.
+/// [`RUNTIME_SYSCALLS`] and `syscalls` and fails anything else with
+/// `ENOSYS`: the call is never executed, and a library that probes the
+/// host behind our back (glibc counting CPUs by opening `/sys` when a
+/// thread's malloc arena is set up or torn down) falls back instead of
+/// taking the whole sandbox down.
 pub fn install_seccomp(syscalls: &[i64]) -> anyhow::Result<()> {
     let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
         RUNTIME_SYSCALLS.iter().chain(syscalls).map(|&nr| (nr, Vec::new())).collect();
-    let filter = SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)
-        .context("building the seccomp filter")?;
+    let filter =
+        SeccompFilter::new(rules, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow, TargetArch::x86_64)
+            .context("building the seccomp filter")?;
     let program: BpfProgram = filter.try_into().context("compiling the seccomp filter")?;
     seccompiler::apply_filter_all_threads(&program).context("installing the seccomp filter")
 }

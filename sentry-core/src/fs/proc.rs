@@ -26,7 +26,7 @@ use crate::kernel::thread_group::{ProcView, TaskShared, ThreadGroup};
 use crate::kernel::{Kernel, KernelInner};
 use crate::mm::lock;
 use crate::vfs::stat::makedev;
-use crate::vfs::{DirEntry, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
+use crate::vfs::{Dentry, DirEntry, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
 
 /// Device number of procfs.
 fn proc_dev() -> u64 {
@@ -334,6 +334,27 @@ impl Inode for ProcInode {
             }
             _ => Err(Errno::EINVAL),
         }
+    }
+
+    fn follow_link(&self) -> Option<Result<Arc<Dentry>, Errno>> {
+        let (p, which) = match &self.node {
+            Node::FdLink(p, fd) => (*p, Err(*fd)),
+            Node::PidLink(p, which) if *p != 0 => (*p, Ok(*which)),
+            _ => return None,
+        };
+        let Some(v) = self.view_of(p) else { return Some(Err(Errno::ENOENT)) };
+        Some(match which {
+            Err(fd) => match lock(&v.fds).get(fd) {
+                // A file with a name is reopened by it; one without (a pipe,
+                // a socket) through its inode, as Linux does.
+                Ok(f) => Ok(f.dentry().cloned().unwrap_or_else(|| Dentry::root(f.inode().clone()))),
+                Err(_) => Err(Errno::ENOENT),
+            },
+            Ok("exe") => v.exe.clone().ok_or(Errno::ENOENT),
+            Ok("cwd") => Ok(lock(&v.fs).cwd.clone()),
+            Ok("root") => Ok(lock(&v.fs).root.clone()),
+            Ok(_) => Err(Errno::ENOENT),
+        })
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -307,6 +307,15 @@ impl Kernel {
         for (name, kind) in DevKind::ALL {
             dev.insert(name, DevNode::new(kind)).map_err(SentryError::Fs)?;
         }
+        // The conventional links into procfs.
+        for (name, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            dev.symlink(name, target, Creds::default()).map_err(SentryError::Fs)?;
+        }
         k.mount("/dev", dev)?;
         Ok(k)
     }

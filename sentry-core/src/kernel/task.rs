@@ -244,7 +244,8 @@ impl Task {
             let (Some(&lo), Some(&hi)) = (ptrs.iter().min(), ptrs.iter().max()) else { return Ok((0, 0)) };
             Ok((lo, hi + self.mm.copy_in_string(hi, 1 << 17)?.len() as u64 + 1))
         };
-        let ranges = (|| -> Result<((u64, u64), (u64, u64)), Errno> {
+        type Ranges = ((u64, u64), (u64, u64));
+        let ranges = (|| -> Result<Ranges, Errno> {
             let argc = self.mm.read_u64(sp)?.min(1 << 20);
             let argv: Vec<u64> = (0..argc).map(|i| self.mm.read_u64(sp + 8 + 8 * i)).collect::<Result<_, _>>()?;
             let envp_at = sp + 8 * (argc + 2);

@@ -216,6 +216,14 @@ pub trait Inode: Send + Sync + Any {
         Err(Errno::EINVAL)
     }
 
+    /// For a "magic" link (procfs `fd/N`, `exe`, `cwd`, `root`): the object
+    /// it stands for, reached directly rather than by walking its text
+    /// (which may name nothing, like `pipe:[5]`). `None` for ordinary
+    /// links.
+    fn follow_link(&self) -> Option<Result<Arc<Dentry>, Errno>> {
+        None
+    }
+
     /// Sets the size of a regular file.
     fn truncate(&self, _size: u64) -> Result<(), Errno> {
         Err(Errno::EINVAL)

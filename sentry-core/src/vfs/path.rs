@@ -92,6 +92,17 @@ pub fn walk(root: &Arc<Dentry>, start: &Arc<Dentry>, path: &str, flags: LookupFl
             if links > MAX_SYMLINKS {
                 return Err(Errno::ELOOP);
             }
+            // A "magic" link (procfs fd, exe, cwd) leads to its target
+            // itself, named or not.
+            if let Some(target) = inode.follow_link() {
+                let target = target?;
+                if rest.is_empty() {
+                    cur = target;
+                    break;
+                }
+                cur = target;
+                continue;
+            }
             let target = inode.readlink()?;
             if target.is_empty() {
                 return Err(Errno::ENOENT);
