@@ -83,6 +83,7 @@ impl SentryKernel {
         kconfig.hostname = config.hostname.clone().unwrap_or_else(|| "runsc".into());
         kconfig.strace = strace;
         kconfig.root = Some(root);
+        kconfig.max_tasks = config.pids_limit.filter(|&l| l > 0).map(|l| l as usize);
         let kernel = Kernel::new(kconfig)?;
 
         for m in &config.mounts {

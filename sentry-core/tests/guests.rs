@@ -354,3 +354,19 @@ fn procfs_describes_processes_like_linux() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(!r.stdout.contains(": no"), "{}", r.stdout);
 }
+
+#[test]
+fn a_task_limit_bounds_a_fork_bomb() {
+    init_logging();
+    let memory = std::sync::Arc::new(platforms::MemoryFile::new(1 << 30).unwrap());
+    let platform = std::sync::Arc::new(platforms::ptrace::Ptrace::new(memory).unwrap());
+    let mut cfg = sentry_core::KernelConfig::new(platform);
+    cfg.max_tasks = Some(16);
+    let k = sentry_core::Kernel::new(cfg).unwrap();
+    k.root_fs().mkdir_all("/bin", 0o755).unwrap();
+    k.root_fs().write_file("/bin/forkbomb", &guest("forkbomb", Build::Static), 0o755).unwrap();
+    let r = common::run_in(&k, &["/bin/forkbomb"], &[]);
+    // Init's exit ends the paused children (the PID namespace ends).
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    assert_eq!(r.stdout, "forked 15 before the limit, EAGAIN 1\n");
+}

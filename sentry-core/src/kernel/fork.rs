@@ -111,7 +111,13 @@ impl Task {
         let fds = if f & CLONE_FILES != 0 { self.fds.clone() } else { Arc::new(Mutex::new(lock(&self.fds).clone())) };
         let fs = if f & CLONE_FS != 0 { self.fs.clone() } else { Arc::new(Mutex::new(lock(&self.fs).clone())) };
 
-        let tid = self.kernel.pids().alloc()?;
+        let tid = {
+            let mut pids = self.kernel.pids();
+            if self.kernel.inner.max_tasks.is_some_and(|max| pids.task_count() >= max) {
+                return Err(Errno::EAGAIN);
+            }
+            pids.alloc()?
+        };
         let tg = if f & CLONE_THREAD != 0 {
             self.tg.clone()
         } else {

@@ -110,12 +110,22 @@ pub struct KernelConfig {
     /// Root file system (for example the container's Gofer); `None`: an
     /// empty tmpfs.
     pub root: Option<Arc<dyn Inode>>,
+    /// Most tasks (threads) the sandbox may hold at once: the spec's
+    /// `pids.limit`. `clone` beyond it fails with `EAGAIN`.
+    pub max_tasks: Option<usize>,
 }
 
 impl KernelConfig {
     /// Defaults for `platform`: hostname `localhost`, no strace.
     pub fn new(platform: Arc<dyn Platform>) -> KernelConfig {
-        KernelConfig { platform, hostname: "localhost".into(), domainname: "(none)".into(), strace: false, root: None }
+        KernelConfig {
+            platform,
+            hostname: "localhost".into(),
+            domainname: "(none)".into(),
+            strace: false,
+            root: None,
+            max_tasks: None,
+        }
     }
 }
 
@@ -127,6 +137,8 @@ pub(crate) struct KernelInner {
     pub domainname: String,
     pub strace: bool,
     pub boot: Instant,
+    /// See [`KernelConfig::max_tasks`].
+    pub max_tasks: Option<usize>,
     /// CPUs the sandbox reports (those the Sentry may run on), counted at
     /// start-up: later the Sentry may not read the host's cgroup files.
     pub ncpus: usize,
@@ -290,6 +302,7 @@ impl Kernel {
                 hostname: config.hostname,
                 domainname: config.domainname,
                 strace: config.strace,
+                max_tasks: config.max_tasks,
                 boot: Instant::now(),
                 ncpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
                 pids: Mutex::new(pids::PidTable::default()),
