@@ -99,3 +99,21 @@ fn files_and_proc() {
     check(&mut b, "proc", "grep -c '^Name:' /proc/self/status; readlink /proc/self/exe", "1\n/bin/busybox\n", 0);
     check(&mut b, "id", "id -u; id -g; hostname", "0\n0\nrvisor\n", 0);
 }
+
+#[test]
+fn job_control_basics() {
+    let mut b = Bundle::new().expect("building bundle");
+    // Background jobs, wait for a specific one, kill of a job, traps, and
+    // stopping and continuing a job by signal (no terminal: job control
+    // through kill, as scripts do it).
+    check(
+        &mut b,
+        "jobs",
+        "sleep 0.2 & a=$!; (exit 5) & b=$!; wait $b; echo \"b exited $?\"; wait $a; echo \"a exited $?\"; \
+         sleep 100 & c=$!; kill $c; wait $c; echo \"killed job status $?\"; \
+         trap 'echo got USR1' USR1; kill -USR1 $$; \
+         sleep 0.3 & d=$!; kill -STOP $d; kill -CONT $d; wait $d; echo \"stopped and continued job status $?\"",
+        "b exited 5\na exited 0\nkilled job status 143\ngot USR1\nstopped and continued job status 0\n",
+        0,
+    );
+}
