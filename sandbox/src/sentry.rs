@@ -94,7 +94,9 @@ impl SentryKernel {
                 }
                 // The Sentry's own /dev is already mounted.
                 MountKind::Tmpfs if m.destination == "/dev" => {}
-                MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue => {
+                // The Sentry's own pseudo-terminals.
+                MountKind::Devpts => kernel.mount(&m.destination, kernel.devpts())?,
+                MountKind::Tmpfs | MountKind::Mqueue => {
                     kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
                 }
                 MountKind::Proc => kernel.mount(&m.destination, kernel.new_procfs())?,

@@ -370,3 +370,18 @@ fn a_task_limit_bounds_a_fork_bomb() {
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
     assert_eq!(r.stdout, "forked 15 before the limit, EAGAIN 1\n");
 }
+
+#[test]
+fn pseudo_terminals_discipline_lines_and_signals() {
+    init_logging();
+    let k = common::kernel();
+    k.root_fs().mkdir_all("/proc", 0o555).unwrap();
+    k.mount("/proc", k.new_procfs()).unwrap();
+    k.root_fs().write_file("/bin/pty", &guest("pty", Build::Static), 0o755).unwrap();
+    let r = common::run_in(&k, &["/bin/pty"], &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/pty-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(r.stdout.contains("child killed by SIGINT: 1"), "{}", r.stdout);
+}

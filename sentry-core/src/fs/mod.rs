@@ -18,6 +18,7 @@ pub mod gofer;
 pub mod host_fd;
 pub mod pipe;
 pub mod proc;
+pub mod pty;
 pub mod signalfd;
 pub mod timerfd;
 pub mod tmpfs;

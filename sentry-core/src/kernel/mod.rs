@@ -153,6 +153,8 @@ pub(crate) struct KernelInner {
     pub(crate) pause_events: waiter::WaitQueue,
     /// The private directory anonymous files (memfd) are created in.
     memfd_dir: std::sync::OnceLock<Arc<Dentry>>,
+    /// The pseudo-terminals (`/dev/pts`).
+    devpts: std::sync::OnceLock<Arc<crate::fs::pty::Devpts>>,
     /// Advisory file locks (`flock`, `fcntl` record locks).
     pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
@@ -311,6 +313,7 @@ impl Kernel {
                 paused: Mutex::new(false),
                 pause_events: waiter::WaitQueue::new(),
                 memfd_dir: std::sync::OnceLock::new(),
+                devpts: std::sync::OnceLock::new(),
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
@@ -320,6 +323,7 @@ impl Kernel {
         for (name, kind) in DevKind::ALL {
             dev.insert(name, DevNode::new(kind)).map_err(SentryError::Fs)?;
         }
+        dev.insert("ptmx", crate::fs::pty::PtmxInode::new(k.devpts())).map_err(SentryError::Fs)?;
         // The conventional links into procfs.
         for (name, target) in [
             ("fd", "/proc/self/fd"),
@@ -330,6 +334,7 @@ impl Kernel {
             dev.symlink(name, target, Creds::default()).map_err(SentryError::Fs)?;
         }
         k.mount("/dev", dev)?;
+        k.mount("/dev/pts", k.devpts())?;
         Ok(k)
     }
 
@@ -589,6 +594,11 @@ impl Kernel {
                 }
             })
             .collect()
+    }
+
+    /// The kernel's pseudo-terminals: the devpts file system.
+    pub fn devpts(&self) -> Arc<crate::fs::pty::Devpts> {
+        self.inner.devpts.get_or_init(|| crate::fs::pty::Devpts::new(self)).clone()
     }
 
     /// The private tmpfs directory memfds are created (and unlinked) in.
