@@ -719,7 +719,6 @@ impl Kernel {
         // The process is gone: so are its POSIX record locks and timers.
         self.inner.locks.release_process(tg.tgid);
         lock(&tg.timers).clear();
-        let status = tg.zombie_status().unwrap_or(status);
         let init = self.init();
         let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));
         if is_init {
@@ -732,13 +731,6 @@ impl Kernel {
         }
         let reaper = if is_init { None } else { self.reaper_for(&tg).or(init.clone()) };
         for child in tg.take_children() {
-            // PR_SET_PDEATHSIG: the parent is gone.
-            for t in child.tasks() {
-                let sig = t.pdeathsig.load(std::sync::atomic::Ordering::Relaxed);
-                if sig > 0 {
-                    self.send_thread_signal(&child, &t, signals::info_from(sig, code::SI_USER, 0, 0));
-                }
-            }
             match reaper.as_ref() {
                 Some(reaper) => {
                     ThreadGroup::reparent_child(&child, reaper);
@@ -750,12 +742,17 @@ impl Kernel {
                     child.terminate(ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false });
                 }
             }
+            // PR_SET_PDEATHSIG: the parent is gone (sent once the child
+            // has its new parent, as Linux does).
+            for t in child.tasks() {
+                let sig = t.pdeathsig.load(std::sync::atomic::Ordering::Relaxed);
+                if sig > 0 {
+                    self.send_thread_signal(&child, &t, signals::info_from(sig, code::SI_USER, 0, 0));
+                }
+            }
         }
         match tg.parent() {
-            Some(parent) => {
-                let _ = status;
-                self.notify_parent_of_exit(&tg, &parent);
-            }
+            Some(parent) => self.notify_parent_of_exit(&tg, &parent),
             // Nobody will wait for it.
             None if !is_init && tg.reap() => self.pids().remove_group(tg.tgid),
             None => {}
