@@ -385,3 +385,14 @@ fn pseudo_terminals_discipline_lines_and_signals() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(r.stdout.contains("child killed by SIGINT: 1"), "{}", r.stdout);
 }
+
+#[test]
+fn splice_and_vmsplice_move_data_like_linux() {
+    init_logging();
+    let r = run(&guest("splice", Build::Static), "splice", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/splice-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert!(r.stdout.contains("copied: 456789"), "{}", r.stdout);
+}

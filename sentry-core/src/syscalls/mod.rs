@@ -33,6 +33,7 @@ pub mod sched;
 pub mod signal;
 pub mod signalfd;
 pub mod socket;
+pub mod splice;
 pub mod time;
 pub mod timer;
 pub mod timerfd;
@@ -104,6 +105,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(timerfd::HANDLERS)
             .chain(timer::HANDLERS)
             .chain(signalfd::HANDLERS)
+            .chain(splice::HANDLERS)
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
@@ -275,6 +277,7 @@ mod tests {
             timerfd::HANDLERS,
             timer::HANDLERS,
             signalfd::HANDLERS,
+            splice::HANDLERS,
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,

@@ -588,7 +588,7 @@ impl File {
 
     /// `read`: at the file position (advancing it), or at `at` (`pread`).
     pub fn read(&self, ctx: &IoCtx, buf: &mut [u8], at: Option<u64>) -> Result<usize, Errno> {
-        let ctx = &IoCtx { nonblock: self.flags() & flags::O_NONBLOCK != 0, ..*ctx };
+        let ctx = &IoCtx { nonblock: ctx.nonblock || self.flags() & flags::O_NONBLOCK != 0, ..*ctx };
         if !self.readable() {
             return Err(Errno::EBADF);
         }
@@ -615,7 +615,7 @@ impl File {
     /// `write`: at the file position (or the end with `O_APPEND`), or at
     /// `at` (`pwrite`).
     pub fn write(&self, ctx: &IoCtx, buf: &[u8], at: Option<u64>) -> Result<usize, Errno> {
-        let ctx = &IoCtx { nonblock: self.flags() & flags::O_NONBLOCK != 0, ..*ctx };
+        let ctx = &IoCtx { nonblock: ctx.nonblock || self.flags() & flags::O_NONBLOCK != 0, ..*ctx };
         if !self.writable() {
             return Err(Errno::EBADF);
         }
