@@ -396,3 +396,18 @@ fn splice_and_vmsplice_move_data_like_linux() {
     assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
     assert!(r.stdout.contains("copied: 456789"), "{}", r.stdout);
 }
+
+#[test]
+fn cpu_time_interval_timers_fire_on_computation() {
+    init_logging();
+    let r = run(&guest("itimers", Build::Static), "itimers", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/itimers-Static");
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_eq!(
+        r.stdout,
+        "armed: 1\nnot fired while sleeping: 1\nfired after computing: 1\n\
+         interval profiling timer fired repeatedly: 1\ndisarmed: 1\n"
+    );
+}

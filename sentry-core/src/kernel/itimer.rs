@@ -8,6 +8,12 @@
 //! or thread, and re-arms itself for the next interval. Timers are owned by
 //! their thread group and held weakly by the service, so a process that
 //! ends takes its timers with it.
+//!
+//! `ITIMER_VIRTUAL` and `ITIMER_PROF` count the process's CPU time (user,
+//! and user plus system) instead of wall time. CPU time cannot advance
+//! faster than wall time times the number of CPUs, so such a timer wakes
+//! when its remaining CPU time divided by the CPU count has passed, reads
+//! the process's clock, and fires or sleeps again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -33,6 +39,8 @@ pub enum Target {
 struct State {
     /// Next expiry (`None`: disarmed).
     next: Option<Instant>,
+    /// For CPU-time timers: the process CPU time of the next expiry.
+    cpu_next: Option<Duration>,
     interval: Duration,
     /// Expirations missed at the last signal (`timer_getoverrun`).
     overrun: i32,
@@ -52,6 +60,9 @@ pub struct SignalTimer {
     target: Target,
     /// The clock absolute times are given in (`CLOCK_*`).
     pub clock: i32,
+    /// Counts CPU time: `Some(false)` user time (`ITIMER_VIRTUAL`),
+    /// `Some(true)` user and system time (`ITIMER_PROF`).
+    pub cpu: Option<bool>,
     state: Mutex<State>,
 }
 
@@ -75,13 +86,63 @@ impl SignalTimer {
             value,
             target,
             clock,
-            state: Mutex::new(State { next: None, interval: Duration::ZERO, overrun: 0, scheduled: None }),
+            cpu: None,
+            state: Mutex::new(State {
+                next: None,
+                cpu_next: None,
+                interval: Duration::ZERO,
+                overrun: 0,
+                scheduled: None,
+            }),
         })
+    }
+
+    /// A CPU-time interval timer of `tg` sending `signo` (`prof`: user and
+    /// system time, else user time).
+    pub fn new_cpu(kernel: &Kernel, tg: &Arc<ThreadGroup>, signo: i32, prof: bool) -> Arc<Self> {
+        Arc::new_cyclic(|me| SignalTimer {
+            me: me.clone(),
+            kernel: Arc::downgrade(&kernel.inner),
+            tg: Arc::downgrade(tg),
+            id: -1,
+            signo,
+            value: 0,
+            target: Target::Process,
+            clock: libc::CLOCK_PROCESS_CPUTIME_ID,
+            cpu: Some(prof),
+            state: Mutex::new(State {
+                next: None,
+                cpu_next: None,
+                interval: Duration::ZERO,
+                overrun: 0,
+                scheduled: None,
+            }),
+        })
+    }
+
+    /// The process's CPU time as this timer counts it.
+    fn cpu_now(&self) -> Option<Duration> {
+        let prof = self.cpu?;
+        let tg = self.tg.upgrade()?;
+        let mm = tg.tasks().iter().find_map(|t| lock(&t.view).as_ref().map(|v| v.mm.clone()))?;
+        let (user, sys) = super::usage::group_times(&tg, &mm);
+        Some(if prof { user + sys } else { user })
+    }
+
+    /// When to look at a CPU-time timer again: CPU time advances at most
+    /// `ncpus` times as fast as wall time.
+    fn cpu_check_at(&self, remaining: Duration) -> Instant {
+        let ncpus = self.kernel.upgrade().map(|k| k.ncpus).unwrap_or(1).max(1) as u32;
+        let wait = (remaining / ncpus).max(Duration::from_millis(1));
+        Instant::now() + wait
     }
 
     /// Arms the timer to expire after `value` (zero disarms), then every
     /// `interval`. Returns the previous (remaining, interval).
     pub fn set(&self, value: Duration, interval: Duration) -> (Duration, Duration) {
+        if self.cpu.is_some() {
+            return self.set_cpu(value, interval);
+        }
         let mut s = lock(&self.state);
         let old = Self::current(&s);
         if let Some(h) = s.scheduled.take() {
@@ -94,8 +155,31 @@ impl SignalTimer {
         old
     }
 
+    fn set_cpu(&self, value: Duration, interval: Duration) -> (Duration, Duration) {
+        let now = self.cpu_now().unwrap_or_default();
+        let mut s = lock(&self.state);
+        let old = (s.cpu_next.map(|n| n.saturating_sub(now)).unwrap_or_default(), s.interval);
+        if let Some(h) = s.scheduled.take() {
+            timer::cancel(h);
+        }
+        s.interval = interval;
+        s.overrun = 0;
+        s.cpu_next = (!value.is_zero()).then(|| now + value);
+        s.next = s.cpu_next.map(|_| self.cpu_check_at(value));
+        self.schedule(&mut s);
+        old
+    }
+
     /// (time until the next expiry, interval); zero if disarmed.
     pub fn get(&self) -> (Duration, Duration) {
+        if self.cpu.is_some() {
+            let now = self.cpu_now().unwrap_or_default();
+            let s = lock(&self.state);
+            return (
+                s.cpu_next.map(|n| n.saturating_sub(now).max(Duration::from_nanos(1))).unwrap_or_default(),
+                s.interval,
+            );
+        }
         Self::current(&lock(&self.state))
     }
 
@@ -108,6 +192,7 @@ impl SignalTimer {
     pub fn cancel(&self) {
         let mut s = lock(&self.state);
         s.next = None;
+        s.cpu_next = None;
         if let Some(h) = s.scheduled.take() {
             timer::cancel(h);
         }
@@ -155,8 +240,47 @@ impl SignalTimer {
     }
 }
 
+impl SignalTimer {
+    /// A CPU-time timer's wake-up: fire if the CPU deadline passed.
+    fn expire_cpu(&self) {
+        let now = self.cpu_now();
+        let fire = {
+            let mut s = lock(&self.state);
+            s.scheduled = None;
+            let (Some(cpu_next), Some(now)) = (s.cpu_next, now) else {
+                s.cpu_next = None;
+                s.next = None;
+                return;
+            };
+            if now < cpu_next {
+                s.next = Some(self.cpu_check_at(cpu_next - now));
+                self.schedule(&mut s);
+                false
+            } else {
+                if s.interval.is_zero() {
+                    s.cpu_next = None;
+                    s.next = None;
+                } else {
+                    let k = ((now - cpu_next).as_nanos() / s.interval.as_nanos().max(1)) as u32;
+                    let next = cpu_next + s.interval * (k + 1);
+                    s.cpu_next = Some(next);
+                    s.next = Some(self.cpu_check_at(next - now));
+                    self.schedule(&mut s);
+                }
+                true
+            }
+        };
+        if fire {
+            self.fire(0);
+        }
+    }
+}
+
 impl Expire for SignalTimer {
     fn expire(&self) {
+        if self.cpu.is_some() {
+            return self.expire_cpu();
+        }
         let overrun = {
             let mut s = lock(&self.state);
             s.scheduled = None;
@@ -190,6 +314,9 @@ impl Expire for SignalTimer {
 pub struct Timers {
     /// `ITIMER_REAL` (and `alarm`).
     pub real: Option<Arc<SignalTimer>>,
+    /// `ITIMER_VIRTUAL` and `ITIMER_PROF`.
+    pub virt: Option<Arc<SignalTimer>>,
+    pub prof: Option<Arc<SignalTimer>>,
     /// POSIX timers by id.
     pub posix: BTreeMap<i32, Arc<SignalTimer>>,
 }
@@ -208,7 +335,7 @@ impl Timers {
 
     /// Disarms and forgets everything (the process ended).
     pub fn clear(&mut self) {
-        if let Some(t) = self.real.take() {
+        for t in [self.real.take(), self.virt.take(), self.prof.take()].into_iter().flatten() {
             t.cancel();
         }
         for (_, t) in std::mem::take(&mut self.posix) {

@@ -2,9 +2,8 @@
 //! (timer_create, timer_settime, timer_gettime, timer_getoverrun,
 //! timer_delete). See `kernel::itimer`.
 //!
-//! `ITIMER_VIRTUAL` and `ITIMER_PROF` count application CPU time, which
-//! the platform reports only when asked; they are refused with `EINVAL`
-//! rather than accepted and never fired. POSIX timers run on
+//! `ITIMER_VIRTUAL` and `ITIMER_PROF` count the process's CPU time
+//! (SIGVTALRM, SIGPROF). POSIX timers run on
 //! `CLOCK_REALTIME`, `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` (and their
 //! `_ALARM` forms); CPU-time clocks are refused the same way.
 
@@ -35,13 +34,23 @@ const ITIMER_PROF: i32 = 2;
 
 /// The process's `ITIMER_REAL` timer (created on first use).
 fn real_timer(t: &Task) -> Arc<SignalTimer> {
+    itimer(t, ITIMER_REAL)
+}
+
+/// The process's interval timer `which` (created on first use).
+fn itimer(t: &Task, which: i32) -> Arc<SignalTimer> {
     let mut timers = lock(&t.tg.timers);
-    timers
-        .real
-        .get_or_insert_with(|| {
-            SignalTimer::new(&t.kernel, &t.tg, -1, libc::SIGALRM, 0, Target::Process, libc::CLOCK_MONOTONIC)
-        })
-        .clone()
+    let slot = match which {
+        ITIMER_VIRTUAL => &mut timers.virt,
+        ITIMER_PROF => &mut timers.prof,
+        _ => &mut timers.real,
+    };
+    slot.get_or_insert_with(|| match which {
+        ITIMER_VIRTUAL => SignalTimer::new_cpu(&t.kernel, &t.tg, libc::SIGVTALRM, false),
+        ITIMER_PROF => SignalTimer::new_cpu(&t.kernel, &t.tg, libc::SIGPROF, true),
+        _ => SignalTimer::new(&t.kernel, &t.tg, -1, libc::SIGALRM, 0, Target::Process, libc::CLOCK_MONOTONIC),
+    })
+    .clone()
 }
 
 fn read_timeval(t: &Task, addr: u64) -> Result<Duration, Errno> {
@@ -64,11 +73,7 @@ fn timeval_bytes(d: Duration) -> [u8; 16] {
 
 fn check_which(which: i32) -> Result<(), Errno> {
     match which {
-        ITIMER_REAL => Ok(()),
-        ITIMER_VIRTUAL | ITIMER_PROF => {
-            tracing::info!(which, "CPU-time interval timers are not offered");
-            Err(Errno::EINVAL)
-        }
+        ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF => Ok(()),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -81,7 +86,7 @@ fn sys_setitimer(t: &mut Task, a: &Args) -> SysResult {
     } else {
         (read_timeval(t, a.u64(1))?, read_timeval(t, a.u64(1) + 16)?)
     };
-    let (old_value, old_interval) = real_timer(t).set(value, interval);
+    let (old_value, old_interval) = itimer(t, which).set(value, interval);
     if a.u64(2) != 0 {
         let mut b = [0u8; 32];
         b[..16].copy_from_slice(&timeval_bytes(old_interval));
@@ -93,7 +98,7 @@ fn sys_setitimer(t: &mut Task, a: &Args) -> SysResult {
 
 fn sys_getitimer(t: &mut Task, a: &Args) -> SysResult {
     check_which(a.i32(0))?;
-    let (value, interval) = real_timer(t).get();
+    let (value, interval) = itimer(t, a.i32(0)).get();
     let mut b = [0u8; 32];
     b[..16].copy_from_slice(&timeval_bytes(interval));
     b[16..].copy_from_slice(&timeval_bytes(value));
