@@ -408,6 +408,6 @@ fn cpu_time_interval_timers_fire_on_computation() {
     assert_eq!(
         r.stdout,
         "armed: 1\nnot fired while sleeping: 1\nfired after computing: 1\n\
-         interval profiling timer fired repeatedly: 1\ndisarmed: 1\n"
+         interval profiling timer fired repeatedly: 1\ndisarmed: 1\ncpu timer_create: 0\ncpu timer fired: 1\n"
     );
 }

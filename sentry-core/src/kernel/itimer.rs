@@ -100,14 +100,27 @@ impl SignalTimer {
     /// A CPU-time interval timer of `tg` sending `signo` (`prof`: user and
     /// system time, else user time).
     pub fn new_cpu(kernel: &Kernel, tg: &Arc<ThreadGroup>, signo: i32, prof: bool) -> Arc<Self> {
+        Self::new_cpu_posix(kernel, tg, -1, signo, 0, Target::Process, prof)
+    }
+
+    /// A POSIX timer on the process CPU-time clock (user and system time).
+    pub fn new_cpu_posix(
+        kernel: &Kernel,
+        tg: &Arc<ThreadGroup>,
+        id: i32,
+        signo: i32,
+        value: u64,
+        target: Target,
+        prof: bool,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| SignalTimer {
             me: me.clone(),
             kernel: Arc::downgrade(&kernel.inner),
             tg: Arc::downgrade(tg),
-            id: -1,
+            id,
             signo,
-            value: 0,
-            target: Target::Process,
+            value,
+            target,
             clock: libc::CLOCK_PROCESS_CPUTIME_ID,
             cpu: Some(prof),
             state: Mutex::new(State {

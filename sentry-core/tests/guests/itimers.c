@@ -5,8 +5,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdlib.h>
 
-static volatile sig_atomic_t vt, prof;
+static volatile sig_atomic_t vt, prof, posix;
+static void on_usr1(int s) { (void)s; posix++; }
 static void on_vt(int s) { (void)s; vt++; }
 static void on_prof(int s) { (void)s; prof++; }
 
@@ -32,5 +34,17 @@ int main(void) {
     printf("interval profiling timer fired repeatedly: %d\n", prof >= 3);
     getitimer(ITIMER_PROF, &got);
     printf("disarmed: %d\n", got.it_value.tv_sec == 0 && got.it_value.tv_usec == 0);
+    /* A POSIX timer on the process CPU clock. */
+    signal(SIGUSR1, on_usr1);
+    timer_t tid;
+    struct sigevent sev = {0};
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGUSR1;
+    printf("cpu timer_create: %d\n", timer_create(CLOCK_PROCESS_CPUTIME_ID, &sev, &tid));
+    struct itimerspec spec = {{0, 0}, {0, 30000000}};
+    timer_settime(tid, 0, &spec, NULL);
+    while (!posix) x = x * 6364136223846793005UL + 1;
+    printf("cpu timer fired: %d\n", posix == 1);
+    timer_delete(tid);
     return 0;
 }
