@@ -538,6 +538,63 @@ impl Devpts {
     }
 }
 
+impl Devpts {
+    /// The pty whose session is `sid` (the session's controlling
+    /// terminal), if any.
+    fn controlling(&self, sid: i32) -> Option<Arc<Pty>> {
+        lock(&self.ptys).values().filter_map(|p| p.upgrade()).find(|p| lock(&p.state).session == sid)
+    }
+}
+
+/// `/dev/tty`: the calling process's controlling terminal (`ENXIO`
+/// without one).
+pub struct TtyInode {
+    devpts: Arc<Devpts>,
+}
+
+impl TtyInode {
+    pub fn new(devpts: Arc<Devpts>) -> Arc<TtyInode> {
+        Arc::new(TtyInode { devpts })
+    }
+}
+
+impl Inode for TtyInode {
+    fn stat(&self) -> Stat {
+        let t = self.devpts.created;
+        Stat {
+            dev: makedev(0, 7),
+            ino: 0x7474,
+            mode: libc::S_IFCHR | 0o666,
+            nlink: 1,
+            rdev: makedev(5, 0),
+            blksize: 1024,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            ..Stat::default()
+        }
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::CharDevice
+    }
+
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Box<dyn FileOps>, Errno> {
+        let (_, sid, _) = caller(&self.devpts.kernel).ok_or(Errno::ENXIO)?;
+        let pty = self.devpts.controlling(sid).ok_or(Errno::ENXIO)?;
+        {
+            let mut s = lock(&pty.state);
+            s.slaves_open += 1;
+            s.slave_opened = true;
+        }
+        Ok(Box::new(SlaveFile { pty }))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// `/dev/ptmx` (and `/dev/pts/ptmx`).
 pub struct PtmxInode {
     devpts: Arc<Devpts>,

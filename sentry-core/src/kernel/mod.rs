@@ -324,6 +324,7 @@ impl Kernel {
             dev.insert(name, DevNode::new(kind)).map_err(SentryError::Fs)?;
         }
         dev.insert("ptmx", crate::fs::pty::PtmxInode::new(k.devpts())).map_err(SentryError::Fs)?;
+        dev.insert("tty", crate::fs::pty::TtyInode::new(k.devpts())).map_err(SentryError::Fs)?;
         // The conventional links into procfs.
         for (name, target) in [
             ("fd", "/proc/self/fd"),

@@ -36,6 +36,9 @@ static int drain(int m, char *buf, int size, int lines) {
 }
 
 int main(void) {
+    setsid(); /* natively: leave any controlling terminal of the caller */
+    int notty = open("/dev/tty", O_RDWR);
+    printf("/dev/tty without a controlling terminal fails: %d\n", notty < 0);
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     printf("openpt: %d, grant %d, unlock %d\n", m >= 0, grantpt(m), unlockpt(m));
     char *name = ptsname(m);
@@ -53,8 +56,9 @@ int main(void) {
         char line[128];
         int n = read(s, line, sizeof line);
         char out[256];
+        int tty = open("/dev/tty", O_WRONLY);
         int k = snprintf(out, sizeof out, "got %d bytes, rows %d, fg is me %d\n", n, got.ws_row, tcgetpgrp(s) == getpgrp());
-        write(s, out, k);
+        write(tty >= 0 ? tty : s, out, k);
         n = read(s, line, sizeof line); /* blocks until ^C kills us */
         _exit(9);
     }
