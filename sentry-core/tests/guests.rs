@@ -298,9 +298,7 @@ fn credentials_change_like_linux() {
     let r = run(&bin, "creds", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
     // The same program natively (the tests run as root) must agree.
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/creds-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("creds", &r);
     assert!(r.stdout.contains("ids: 1000 1000 1000, CAP_SETUID: 0\n"), "{}", r.stdout);
 }
 
@@ -323,9 +321,7 @@ fn memfd_close_range_and_xattrs() {
     init_logging();
     let r = run(&guest("anonfiles", Build::Static), "anonfiles", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/anonfiles-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("anonfiles", &r);
     assert!(r.stdout.contains("pread sees: through the map"), "{}", r.stdout);
 }
 
@@ -334,9 +330,7 @@ fn prctl_settings_subreapers_and_parent_death_signals() {
     init_logging();
     let r = run(&guest("prctl", Build::Static), "prctl", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/prctl-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("prctl", &r);
     assert!(r.stdout.contains("adopted by the subreaper 1"), "{}", r.stdout);
 }
 
@@ -349,9 +343,7 @@ fn procfs_describes_processes_like_linux() {
     k.root_fs().write_file("/bin/procfs", &guest("procfs", Build::Static), 0o755).unwrap();
     let r = common::run_in(&k, &["/bin/procfs"], &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/procfs-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("procfs", &r);
     assert!(!r.stdout.contains(": no"), "{}", r.stdout);
 }
 
@@ -380,9 +372,7 @@ fn pseudo_terminals_discipline_lines_and_signals() {
     k.root_fs().write_file("/bin/pty", &guest("pty", Build::Static), 0o755).unwrap();
     let r = common::run_in(&k, &["/bin/pty"], &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/pty-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("pty", &r);
     assert!(r.stdout.contains("child killed by SIGINT: 1"), "{}", r.stdout);
 }
 
@@ -391,9 +381,7 @@ fn splice_and_vmsplice_move_data_like_linux() {
     init_logging();
     let r = run(&guest("splice", Build::Static), "splice", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/splice-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("splice", &r);
     assert!(r.stdout.contains("copied: 456789"), "{}", r.stdout);
 }
 
@@ -402,12 +390,17 @@ fn cpu_time_interval_timers_fire_on_computation() {
     init_logging();
     let r = run(&guest("itimers", Build::Static), "itimers", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests/itimers-Static");
-    let native = std::process::Command::new(&path).output().expect("run the guest natively");
-    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout));
+    assert_same_as_native("itimers", &r);
     assert_eq!(
         r.stdout,
         "armed: 1\nnot fired while sleeping: 1\nfired after computing: 1\n\
          interval profiling timer fired repeatedly: 1\ndisarmed: 1\ncpu timer_create: 0\ncpu timer fired: 1\n"
     );
+}
+
+/// The same guest run natively (tests run as root) printed the same.
+fn assert_same_as_native(name: &str, r: &common::Run) {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("guests/{name}-Static"));
+    let native = std::process::Command::new(&path).output().expect("run the guest natively");
+    assert_eq!(r.stdout, String::from_utf8_lossy(&native.stdout), "{name}: sandbox vs native");
 }

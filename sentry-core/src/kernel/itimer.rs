@@ -77,6 +77,20 @@ impl SignalTimer {
         target: Target,
         clock: i32,
     ) -> Arc<Self> {
+        Self::build(kernel, tg, id, signo, value, target, clock, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        kernel: &Kernel,
+        tg: &Arc<ThreadGroup>,
+        id: i32,
+        signo: i32,
+        value: u64,
+        target: Target,
+        clock: i32,
+        cpu: Option<bool>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| SignalTimer {
             me: me.clone(),
             kernel: Arc::downgrade(&kernel.inner),
@@ -86,7 +100,7 @@ impl SignalTimer {
             value,
             target,
             clock,
-            cpu: None,
+            cpu,
             state: Mutex::new(State {
                 next: None,
                 cpu_next: None,
@@ -113,24 +127,7 @@ impl SignalTimer {
         target: Target,
         prof: bool,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|me| SignalTimer {
-            me: me.clone(),
-            kernel: Arc::downgrade(&kernel.inner),
-            tg: Arc::downgrade(tg),
-            id,
-            signo,
-            value,
-            target,
-            clock: libc::CLOCK_PROCESS_CPUTIME_ID,
-            cpu: Some(prof),
-            state: Mutex::new(State {
-                next: None,
-                cpu_next: None,
-                interval: Duration::ZERO,
-                overrun: 0,
-                scheduled: None,
-            }),
-        })
+        Self::build(kernel, tg, id, signo, value, target, libc::CLOCK_PROCESS_CPUTIME_ID, Some(prof))
     }
 
     /// The process's CPU time as this timer counts it.

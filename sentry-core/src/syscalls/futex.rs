@@ -19,16 +19,6 @@ const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 
-/// Reads a `struct timespec` (`EINVAL` if malformed).
-fn read_timespec(t: &Task, addr: u64) -> Result<Duration, Errno> {
-    let sec = t.mm.read_u64(addr)? as i64;
-    let nsec = t.mm.read_u64(addr + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
-}
-
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(1 << 32)
 }
@@ -48,7 +38,7 @@ fn sys_futex(t: &mut Task, a: &Args) -> SysResult {
             let deadline = if a.u64(3) == 0 {
                 None
             } else {
-                let ts = read_timespec(t, a.u64(3))?;
+                let ts = super::time::read_timespec(t, a.u64(3))?;
                 Some(if cmd == FUTEX_WAIT {
                     // Relative.
                     Instant::now().checked_add(ts).unwrap_or_else(far_future)

@@ -27,15 +27,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
 /// Events always reported when they happen, requested or not.
 const ALWAYS: u32 = events::POLLERR | events::POLLHUP;
 
-/// Reads a `struct timespec` (`EINVAL` if malformed).
-pub(super) fn read_timespec(t: &Task, addr: u64) -> Result<Duration, Errno> {
-    let sec = t.mm.read_u64(addr)? as i64;
-    let nsec = t.mm.read_u64(addr + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
-}
+pub(super) use super::time::read_timespec;
 
 /// Installs the temporary mask at `addr` (if any) for a `p*` call;
 /// returns the mask to restore.

@@ -16,7 +16,7 @@
 //! fit a send buffer (at most 425984 bytes) and is copied whole.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
@@ -639,20 +639,10 @@ fn sys_sendmmsg(t: &mut Task, a: &Args) -> SysResult {
     Ok(done)
 }
 
-fn read_timespec(t: &Task, addr: u64) -> Result<Duration, Errno> {
-    let b: [u8; 16] = t.mm.read_bytes(addr)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-    let nsec = i64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Duration::new(sec as u64, nsec as u32))
-}
-
 fn sys_recvmmsg(t: &mut Task, a: &Args) -> SysResult {
     let (file, sock) = socket_fd(t, a.i32(0))?;
     let (vec, vlen, mut flags, tsp) = (a.u64(1), a.u32(2).min(UIO_MAXIOV as u32), a.i32(3), a.u64(4));
-    let deadline = if tsp != 0 { Instant::now().checked_add(read_timespec(t, tsp)?) } else { None };
+    let deadline = if tsp != 0 { Instant::now().checked_add(super::time::read_timespec(t, tsp)?) } else { None };
     let mut done = 0u64;
     while done < vlen as u64 {
         let entry = vec.checked_add(done * MMSGHDR).ok_or(Errno::EFAULT)?;
