@@ -34,6 +34,18 @@ pub struct Runtime {
     pub strace: bool,
 }
 
+/// A process to start in a running container (`runsc exec`).
+#[derive(Clone, Debug, Default)]
+pub struct ExecProcess {
+    pub args: Vec<String>,
+    /// Empty: the container's environment.
+    pub env: Vec<String>,
+    /// Empty: `/`.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Host descriptors that become a container's stdin, stdout and stderr
 /// (the shim passes containerd's FIFOs); without them the container uses
 /// the calling process's stdio, as with `runc create`.
@@ -257,12 +269,64 @@ impl Runtime {
         Ok(())
     }
 
-    /// `runsc wait`: the wait(2) status of the container's init.
-    pub fn wait(&self, id: &str) -> anyhow::Result<i32> {
+    /// `runsc exec`: starts `process` in the running container `id` with
+    /// `stdio` (three descriptors) as its standard streams; returns its
+    /// pid in the sandbox.
+    pub fn exec(&self, id: &str, process: ExecProcess, stdio: [std::os::fd::RawFd; 3]) -> anyhow::Result<i32> {
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        if !matches!(status, Status::Running) {
+            bail!("cannot exec in a container that is {}", status.as_str());
+        }
+        let exec = proto::Exec {
+            container_id: id.into(),
+            args: process.args,
+            env: process.env,
+            cwd: process.cwd,
+            uid: process.uid,
+            gid: process.gid,
+            terminal: false,
+        };
+        let resp = control::call(&record.control_socket, Request { kind: Some(request::Kind::Exec(exec)) }, &stdio)?;
+        match resp.kind {
+            Some(response::Kind::Pid(pid)) => Ok(pid),
+            other => bail!("unexpected answer to exec: {other:?}"),
+        }
+    }
+
+    /// The environment of container `id`'s process (from its bundle).
+    pub fn container_env(&self, id: &str) -> anyhow::Result<Vec<String>> {
+        let record = self.state.load(id)?;
+        Ok(oci::load_bundle(&record.bundle)?.env)
+    }
+
+    /// The processes of container `id`: (pid, ppid, uid, command).
+    pub fn processes(&self, id: &str) -> anyhow::Result<Vec<(i32, i32, u32, String)>> {
         let record = self.state.load(id)?;
         let resp = control::call(
             &record.control_socket,
-            Request { kind: Some(request::Kind::Wait(proto::Wait { container_id: id.into(), pid: 0 })) },
+            Request { kind: Some(request::Kind::Processes(proto::ProcessesQuery { container_id: id.into() })) },
+            &[],
+        )?;
+        match resp.kind {
+            Some(response::Kind::Processes(list)) => {
+                Ok(list.processes.into_iter().map(|p| (p.pid, p.ppid, p.uid, p.cmd)).collect())
+            }
+            other => bail!("unexpected answer to ps: {other:?}"),
+        }
+    }
+
+    /// `runsc wait`: the wait(2) status of the container's init.
+    pub fn wait(&self, id: &str) -> anyhow::Result<i32> {
+        self.wait_process(id, 0)
+    }
+
+    /// The wait(2) status of process `pid` of the container (0: its init).
+    pub fn wait_process(&self, id: &str, pid: i32) -> anyhow::Result<i32> {
+        let record = self.state.load(id)?;
+        let resp = control::call(
+            &record.control_socket,
+            Request { kind: Some(request::Kind::Wait(proto::Wait { container_id: id.into(), pid })) },
             &[],
         )?;
         match resp.kind {

@@ -88,6 +88,20 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
+/// Reads an OCI process JSON (`runsc exec --process FILE`).
+pub fn load_process(path: &Path) -> Result<crate::container::ExecProcess, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|_| ConfigError::Missing(path.to_path_buf()))?;
+    let p: oci_spec::runtime::Process = serde_json::from_str(&text)
+        .map_err(|e| ConfigError::Malformed { path: path.to_path_buf(), msg: e.to_string() })?;
+    Ok(crate::container::ExecProcess {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().to_string_lossy().into_owned(),
+        uid: p.user().uid(),
+        gid: p.user().gid(),
+    })
+}
+
 fn from_spec(spec: &Spec, bundle: &Path) -> Result<ContainerConfig, String> {
     let process = spec.process().as_ref().ok_or("no process section")?;
     let args = process.args().clone().unwrap_or_default();

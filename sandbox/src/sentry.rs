@@ -38,13 +38,22 @@ impl InitState {
     }
 }
 
+/// A process started by `exec`, through its life.
+enum ExecProcess {
+    Running(Arc<TaskHandle>),
+    Exited(i32),
+}
+
 /// The kernel of one sandbox with its one container.
 pub struct SentryKernel {
     id: String,
     kernel: Kernel,
-    command: String,
-    uid: u32,
+    /// The container's process environment (the default for `exec`).
+    env: Vec<String>,
     state: Arc<InitState>,
+    /// Processes started by `exec`, by pid; the condition is the init
+    /// state's.
+    execs: Arc<Mutex<std::collections::HashMap<i32, ExecProcess>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -137,8 +146,8 @@ impl SentryKernel {
         Ok(Arc::new(SentryKernel {
             id: id.to_string(),
             kernel,
-            command: config.args.first().cloned().unwrap_or_default(),
-            uid: config.uid,
+            env: config.env.clone(),
+            execs: Arc::new(Mutex::new(std::collections::HashMap::new())),
             state: Arc::new(InitState {
                 init: Mutex::new(Init::Created(Box::new(Some(spec)))),
                 changed: Condvar::new(),
@@ -190,17 +199,18 @@ impl SandboxKernel for SentryKernel {
         let mut init = lock(&self.state.init);
         match &*init {
             Init::Running { pid: init_pid, handle } if pid == 0 || pid == *init_pid => {
-                // The container's init is PID 1: as on Linux, a signal from
-                // outside whose default action applies is ignored unless it
-                // is SIGKILL. Handlers are not run by the Sentry yet.
-                if signo == libc::SIGKILL {
-                    handle.kill(signo);
-                } else if matches!(default_action(signo), DefaultAction::Terminate | DefaultAction::CoreDump) {
-                    tracing::info!(signo, "signal to PID 1 without a handler ignored");
-                }
+                // The container's init is PID 1: the kernel applies Linux's
+                // rule (only handled signals, SIGKILL and SIGSTOP reach it).
+                handle.kill(signo);
                 Ok(())
             }
-            Init::Running { .. } => Err(format!("no process {pid} in container {id}")),
+            Init::Running { .. } => match lock(&self.execs).get(&pid) {
+                Some(ExecProcess::Running(h)) => {
+                    h.kill(signo);
+                    Ok(())
+                }
+                _ => Err(format!("no process {pid} in container {id}")),
+            },
             Init::Created(_) => {
                 // Killing a created container stops it without running it.
                 if signo == libc::SIGKILL || matches!(default_action(signo), DefaultAction::Terminate) {
@@ -216,6 +226,14 @@ impl SandboxKernel for SentryKernel {
 
     fn wait(&self, id: &str, pid: i32) -> Result<i32, String> {
         self.check_id(id)?;
+        let handle = match lock(&self.execs).get(&pid) {
+            Some(ExecProcess::Running(h)) => Some(h.clone()),
+            Some(ExecProcess::Exited(st)) => return Ok(*st),
+            None => None,
+        };
+        if let Some(h) = handle {
+            return Ok(h.wait().wait_status());
+        }
         let mut init = lock(&self.state.init);
         loop {
             if let Init::Exited { pid: init_pid, wait_status } = &*init {
@@ -241,17 +259,46 @@ impl SandboxKernel for SentryKernel {
 
     fn processes(&self, id: &str) -> Result<proto::ProcessList, String> {
         self.check_id(id)?;
-        let processes = match &*lock(&self.state.init) {
-            Init::Running { pid, .. } => {
-                vec![proto::Process { pid: *pid, ppid: 0, uid: self.uid, cmd: self.command.clone() }]
-            }
-            _ => Vec::new(),
-        };
+        let processes = self
+            .kernel
+            .processes()
+            .into_iter()
+            .filter(|p| p.state != sentry_core::ProcessState::Zombie)
+            .map(|p| proto::Process { pid: p.pid, ppid: p.ppid, uid: p.uid, cmd: p.comm })
+            .collect();
         Ok(proto::ProcessList { processes })
     }
 
-    fn exec(&self, _exec: proto::Exec, _stdio: Vec<OwnedFd>) -> Result<i32, String> {
-        Err("exec is not supported yet".into())
+    fn exec(&self, exec: proto::Exec, stdio: Vec<OwnedFd>) -> Result<i32, String> {
+        self.check_id(&exec.container_id)?;
+        if !matches!(&*lock(&self.state.init), Init::Running { .. }) {
+            return Err(format!("container {} is not running", self.id));
+        }
+        if exec.args.is_empty() {
+            return Err("exec: no command given".into());
+        }
+        let [stdin, stdout, stderr]: [OwnedFd; 3] =
+            stdio.try_into().map_err(|v: Vec<OwnedFd>| format!("exec: expected 3 descriptors, got {}", v.len()))?;
+        let spec = ProcessSpec {
+            argv: exec.args.clone(),
+            envp: if exec.env.is_empty() { self.env.clone() } else { exec.env.clone() },
+            cwd: if exec.cwd.is_empty() { "/".into() } else { exec.cwd.clone() },
+            stdio: [stdin, stdout, stderr],
+            uid: exec.uid,
+            gid: exec.gid,
+            groups: Vec::new(),
+            rlimits: Vec::new(),
+        };
+        let handle = Arc::new(self.kernel.spawn_init(spec).map_err(|e| e.to_string())?);
+        let pid = handle.pid();
+        lock(&self.execs).insert(pid, ExecProcess::Running(handle.clone()));
+        let (execs, state) = (self.execs.clone(), self.state.clone());
+        std::thread::spawn(move || {
+            let st = handle.wait().wait_status();
+            lock(&execs).insert(pid, ExecProcess::Exited(st));
+            state.changed.notify_all();
+        });
+        Ok(pid)
     }
 
     fn stats(&self) -> Result<proto::Stats, String> {

@@ -191,3 +191,73 @@ fn do_runs_a_host_program_with_a_private_tmp() {
         .unwrap();
     assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), [".", ".."], "{}", text(&out.stderr));
 }
+
+#[test]
+fn exec_joins_a_running_container() {
+    let Some(b) = Bundle::new("exec", &["/bin/busybox", "sh", "-c", "while :; do /bin/busybox sleep 1; done"]) else {
+        return;
+    };
+    let bundle = b.dir.to_str().unwrap();
+    let status = Command::new(runsc())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "--bundle", bundle, "e1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(b.dir.join("create.err")).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "create: {}", fs::read_to_string(b.dir.join("create.err")).unwrap());
+    assert!(b.runsc(&["start", "e1"]).status.success());
+
+    let out = b.runsc(&["exec", "e1", "/bin/busybox", "echo", "hi"]);
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("hi\n", Some(0)), "{}", text(&out.stderr));
+    let out = b.runsc(&["exec", "e1", "/bin/busybox", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    // The exec'd process sees the container's file system and PID space.
+    let out = b.runsc(&[
+        "exec",
+        "--cwd",
+        "/etc",
+        "--user",
+        "1000:1000",
+        "e1",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "id -u; pwd; cat motd",
+    ]);
+    assert_eq!(text(&out.stdout), "1000\n/etc\nserved by the gofer\n", "{}", text(&out.stderr));
+    let out = b.runsc(&["exec", "-e", "GREETING=hello", "e1", "/bin/busybox", "sh", "-c", "echo $GREETING"]);
+    assert_eq!(text(&out.stdout), "hello\n");
+    let proc_file = b.dir.join("process.json");
+    fs::write(&proc_file, r#"{"args":["/bin/busybox","echo","from","json"],"cwd":"/","user":{"uid":0,"gid":0}}"#)
+        .unwrap();
+    let out = b.runsc(&["exec", "--process", proc_file.to_str().unwrap(), "e1"]);
+    assert_eq!(text(&out.stdout), "from json\n", "{}", text(&out.stderr));
+    let out = b.runsc(&["exec", "e1", "/bin/no-such-program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("ENOENT"), "{}", text(&out.stderr));
+
+    // A detached process shows in ps until killed.
+    let pid_file = b.dir.join("exec.pid");
+    // Its stdio must not be this test's pipes, or reading them would wait
+    // for it.
+    let st = Command::new(runsc())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "e1", "/bin/busybox", "sleep", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let ps = b.runsc(&["ps", "--format", "json", "e1"]);
+    let pids: Vec<i32> = serde_json::from_slice(&ps.stdout).unwrap();
+    assert!(pids.contains(&1) && pids.contains(&pid), "{pids:?}");
+    assert!(b.runsc(&["delete", "--force", "e1"]).status.success());
+    let gone = b.runsc(&["exec", "e1", "/bin/busybox", "true"]);
+    assert!(!gone.status.success());
+}

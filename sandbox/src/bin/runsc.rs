@@ -71,6 +71,39 @@ enum Command {
     },
     /// Wait for a container's process and print its exit status.
     Wait { id: String },
+    /// Run a new process in a running container (same root, mounts and PID
+    /// namespace) with this command's stdio; exits with its status unless
+    /// `--detach`.
+    Exec {
+        /// An OCI process JSON file (args, env, cwd, user) instead of
+        /// command-line arguments.
+        #[arg(long, short = 'p')]
+        process: Option<PathBuf>,
+        /// Environment variables (KEY=VALUE) added to the container's.
+        #[arg(long, short = 'e')]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// UID[:GID].
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        /// Do not wait for the process; print nothing.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Write the process's sandbox pid here.
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the processes of a container (sandbox pids).
+    Ps {
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        id: String,
+    },
     /// Delete a container (`--force` also stops a running one).
     Delete {
         #[arg(long, short = 'f')]
@@ -147,6 +180,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::State { .. } => "state",
         Command::Kill { .. } => "kill",
         Command::Wait { .. } => "wait",
+        Command::Exec { .. } => "exec",
+        Command::Ps { .. } => "ps",
         Command::Delete { .. } => "delete",
         Command::Run { .. } => "run",
         Command::List { .. } => "list",
@@ -165,6 +200,8 @@ fn container_id(c: &Command) -> &str {
         | Command::State { id }
         | Command::Kill { id, .. }
         | Command::Wait { id }
+        | Command::Exec { id, .. }
+        | Command::Ps { id, .. }
         | Command::Delete { id, .. }
         | Command::Run { id, .. } => id,
         Command::Boot(b) => &b.id,
@@ -220,6 +257,51 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait { id } => {
             let status = runtime()?.wait(id)?;
             println!("{}", sandbox::container::exit_code(status));
+            Ok(0)
+        }
+        Command::Exec { process, env, cwd, user, detach, pid_file, id, args } => {
+            let rt = runtime()?;
+            let mut p = match process {
+                Some(path) => sandbox::oci::load_process(path)?,
+                None => sandbox::container::ExecProcess { args: args.clone(), ..Default::default() },
+            };
+            if p.args.is_empty() {
+                anyhow::bail!("exec: no command given");
+            }
+            if !env.is_empty() {
+                if p.env.is_empty() {
+                    p.env = rt.container_env(id)?;
+                }
+                p.env.extend(env.iter().cloned());
+            }
+            if let Some(c) = cwd {
+                p.cwd = c.clone();
+            }
+            if let Some(u) = user {
+                let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+                p.uid = uid.parse().with_context(|| format!("bad --user {u}"))?;
+                p.gid = gid.parse().with_context(|| format!("bad --user {u}"))?;
+            }
+            let pid = rt.exec(id, p, [0, 1, 2])?;
+            if let Some(f) = pid_file {
+                std::fs::write(f, pid.to_string()).with_context(|| format!("writing {}", f.display()))?;
+            }
+            if *detach {
+                return Ok(0);
+            }
+            Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?))
+        }
+        Command::Ps { format, id } => {
+            let procs = runtime()?.processes(id)?;
+            if format == "json" {
+                let pids: Vec<i32> = procs.iter().map(|p| p.0).collect();
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                println!("{:<10} {:<8} {:<8} CMD", "UID", "PID", "PPID");
+                for (pid, ppid, uid, cmd) in procs {
+                    println!("{uid:<10} {pid:<8} {ppid:<8} {cmd}");
+                }
+            }
             Ok(0)
         }
         Command::Delete { force, id } => runtime()?.delete(id, *force).map(|()| 0),
