@@ -300,6 +300,39 @@ impl Runtime {
         Ok(oci::load_bundle(&record.bundle)?.env)
     }
 
+    /// `runsc pause` / `runsc resume`.
+    pub fn pause(&self, id: &str, pause: bool) -> anyhow::Result<()> {
+        let lock = self.state.lock(id)?;
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        let kind = if pause {
+            if status != Status::Running {
+                bail!("container {id} is not running");
+            }
+            request::Kind::Pause(proto::Empty {})
+        } else {
+            if status != Status::Paused {
+                bail!("container {id} is not paused");
+            }
+            request::Kind::Resume(proto::Empty {})
+        };
+        control::call(&record.control_socket, Request { kind: Some(kind) }, &[])?;
+        record.status = if pause { Status::Paused } else { Status::Running };
+        self.state.save(&record, &lock)?;
+        Ok(())
+    }
+
+    /// Resource use of container `id`'s sandbox.
+    pub fn stats(&self, id: &str) -> anyhow::Result<proto::Stats> {
+        let record = self.state.load(id)?;
+        let resp =
+            control::call(&record.control_socket, Request { kind: Some(request::Kind::Stats(proto::Empty {})) }, &[])?;
+        match resp.kind {
+            Some(response::Kind::Stats(s)) => Ok(s),
+            other => bail!("unexpected answer to stats: {other:?}"),
+        }
+    }
+
     /// The processes of container `id`: (pid, ppid, uid, command).
     pub fn processes(&self, id: &str) -> anyhow::Result<Vec<(i32, i32, u32, String)>> {
         let record = self.state.load(id)?;

@@ -26,6 +26,10 @@ pub trait SandboxKernel: Send + Sync + 'static {
     fn exec(&self, exec: proto::Exec, stdio: Vec<OwnedFd>) -> Result<i32, String>;
     /// Memory, CPU and process counts.
     fn stats(&self) -> Result<proto::Stats, String>;
+    /// Stops every process of the sandbox from running until `resume`.
+    fn pause(&self) -> Result<(), String>;
+    /// Undoes `pause`.
+    fn resume(&self) -> Result<(), String>;
 }
 
 /// Serves connections until the listener fails; one thread per connection,
@@ -88,7 +92,8 @@ fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Respon
         Some(K::Processes(p)) => reply(kernel.processes(&p.container_id).map(|l| Some(R::Processes(l)))),
         Some(K::Exec(e)) => reply(kernel.exec(e, fds).map(|pid| Some(R::Pid(pid)))),
         Some(K::Stats(_)) => reply(kernel.stats().map(|s| Some(R::Stats(s)))),
-        Some(K::Pause(_)) | Some(K::Resume(_)) => error("pause/resume is not supported yet".into()),
+        Some(K::Pause(_)) => reply(kernel.pause().map(|()| None)),
+        Some(K::Resume(_)) => reply(kernel.resume().map(|()| None)),
     }
 }
 

@@ -249,6 +249,7 @@ impl SandboxKernel for SentryKernel {
     fn state(&self) -> proto::SandboxState {
         let (status, init_pid) = match &*lock(&self.state.init) {
             Init::Created(_) => ("created", 0),
+            Init::Running { pid, .. } if self.kernel.is_paused() => ("paused", *pid),
             Init::Running { pid, .. } => ("running", *pid),
             Init::Exited { pid, .. } => ("stopped", *pid),
         };
@@ -302,10 +303,29 @@ impl SandboxKernel for SentryKernel {
     }
 
     fn stats(&self) -> Result<proto::Stats, String> {
-        Err(format!(
-            "stats are not supported yet (application memory in use: {} bytes)",
-            self.kernel.memory_file().used()
-        ))
+        let procs = self.kernel.processes();
+        let pids = procs.iter().filter(|p| p.state != sentry_core::ProcessState::Zombie).count() as u64;
+        Ok(proto::Stats {
+            memory_bytes: self.kernel.memory_file().used(),
+            cpu_ns: self.kernel.cpu_time().as_nanos() as u64,
+            pids,
+        })
+    }
+
+    fn pause(&self) -> Result<(), String> {
+        if !matches!(&*lock(&self.state.init), Init::Running { .. }) {
+            return Err(format!("container {} is not running", self.id));
+        }
+        self.kernel.pause();
+        Ok(())
+    }
+
+    fn resume(&self) -> Result<(), String> {
+        if !self.kernel.is_paused() {
+            return Err(format!("container {} is not paused", self.id));
+        }
+        self.kernel.resume();
+        Ok(())
     }
 }
 

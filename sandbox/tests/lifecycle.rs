@@ -257,6 +257,26 @@ fn exec_joins_a_running_container() {
     let ps = b.runsc(&["ps", "--format", "json", "e1"]);
     let pids: Vec<i32> = serde_json::from_slice(&ps.stdout).unwrap();
     assert!(pids.contains(&1) && pids.contains(&pid), "{pids:?}");
+
+    // Pause and resume; the stats event counts the processes.
+    let state = |b: &Bundle| -> String {
+        let out = b.runsc(&["state", "e1"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["status"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(b.runsc(&["pause", "e1"]).status.success());
+    assert_eq!(state(&b), "paused");
+    assert!(!b.runsc(&["pause", "e1"]).status.success(), "pausing twice fails");
+    assert!(b.runsc(&["resume", "e1"]).status.success());
+    assert_eq!(state(&b), "running");
+    let ev = b.runsc(&["events", "--stats", "e1"]);
+    let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 2, "{ev}");
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{ev}");
+    let out = b.runsc(&["exec", "e1", "/bin/busybox", "echo", "after resume"]);
+    assert_eq!(text(&out.stdout), "after resume\n");
+
     assert!(b.runsc(&["delete", "--force", "e1"]).status.success());
     let gone = b.runsc(&["exec", "e1", "/bin/busybox", "true"]);
     assert!(!gone.status.success());

@@ -98,6 +98,19 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Pause every process of a container.
+    Pause { id: String },
+    /// Resume a paused container.
+    Resume { id: String },
+    /// Print a container's resource use as runc's event JSON (`--stats`:
+    /// once; otherwise every `--interval` until it stops).
+    Events {
+        #[arg(long)]
+        stats: bool,
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// List the processes of a container (sandbox pids).
     Ps {
         #[arg(long, short = 'f', default_value = "table")]
@@ -182,6 +195,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::Wait { .. } => "wait",
         Command::Exec { .. } => "exec",
         Command::Ps { .. } => "ps",
+        Command::Pause { .. } => "pause",
+        Command::Resume { .. } => "resume",
+        Command::Events { .. } => "events",
         Command::Delete { .. } => "delete",
         Command::Run { .. } => "run",
         Command::List { .. } => "list",
@@ -202,6 +218,9 @@ fn container_id(c: &Command) -> &str {
         | Command::Wait { id }
         | Command::Exec { id, .. }
         | Command::Ps { id, .. }
+        | Command::Pause { id }
+        | Command::Resume { id }
+        | Command::Events { id, .. }
         | Command::Delete { id, .. }
         | Command::Run { id, .. } => id,
         Command::Boot(b) => &b.id,
@@ -291,6 +310,33 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?))
         }
+        Command::Pause { id } => runtime()?.pause(id, true).map(|()| 0),
+        Command::Resume { id } => runtime()?.pause(id, false).map(|()| 0),
+        Command::Events { stats, interval, id } => {
+            let rt = runtime()?;
+            let every = parse_interval(interval)?;
+            loop {
+                let s = match rt.stats(id) {
+                    Ok(s) => s,
+                    Err(_) if !*stats => return Ok(0),
+                    Err(e) => return Err(e),
+                };
+                let event = serde_json::json!({
+                    "type": "stats",
+                    "id": id,
+                    "data": {
+                        "cpu": {"usage": {"total": s.cpu_ns}},
+                        "memory": {"usage": {"usage": s.memory_bytes}},
+                        "pids": {"current": s.pids},
+                    }
+                });
+                println!("{event}");
+                if *stats {
+                    return Ok(0);
+                }
+                std::thread::sleep(every);
+            }
+        }
         Command::Ps { format, id } => {
             let procs = runtime()?.processes(id)?;
             if format == "json" {
@@ -351,4 +397,17 @@ fn list(runtime: &Runtime, format: &str) -> anyhow::Result<()> {
         other => anyhow::bail!("invalid format {other:?} (table or json)"),
     }
     Ok(())
+}
+
+/// A Go-style duration as runc takes it for `events --interval` (`5s`,
+/// `500ms`, `1m`).
+fn parse_interval(s: &str) -> anyhow::Result<std::time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("bad interval {s:?}"))?;
+    Ok(match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" | "" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(60 * n),
+        _ => anyhow::bail!("bad interval {s:?}"),
+    })
 }

@@ -565,6 +565,25 @@ impl Kernel {
         *lock(&self.inner.paused)
     }
 
+    /// CPU time the sandbox's processes have used (user and system, the
+    /// collected children's included).
+    pub fn cpu_time(&self) -> std::time::Duration {
+        let mut total = std::time::Duration::ZERO;
+        for g in self.pids().groups() {
+            let u = *lock(&g.usage);
+            total += u.children_user + u.children_sys;
+            let mm = g.tasks().iter().find_map(|t| lock(&t.view).as_ref().map(|v| v.mm.clone()));
+            match mm {
+                Some(mm) => {
+                    let (user, sys) = usage::group_times(&g, &mm);
+                    total += user + sys;
+                }
+                None => total += u.final_user + u.final_sys,
+            }
+        }
+        total
+    }
+
     /// Every process in the sandbox, by pid (for `runsc ps` and the shim's
     /// `Pids`).
     pub fn processes(&self) -> Vec<ProcessInfo> {
