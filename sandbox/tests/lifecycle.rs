@@ -281,3 +281,11 @@ fn exec_joins_a_running_container() {
     let gone = b.runsc(&["exec", "e1", "/bin/busybox", "true"]);
     assert!(!gone.status.success());
 }
+
+#[test]
+fn features_is_json() {
+    let out = Command::new(runsc()).arg("features").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], "1.0.2");
+}

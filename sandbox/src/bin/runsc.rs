@@ -98,6 +98,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Print what this runtime supports, as runc's `features` JSON.
+    Features,
     /// Pause every process of a container.
     Pause { id: String },
     /// Resume a paused container.
@@ -195,6 +197,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Wait { .. } => "wait",
         Command::Exec { .. } => "exec",
         Command::Ps { .. } => "ps",
+        Command::Features => "features",
         Command::Pause { .. } => "pause",
         Command::Resume { .. } => "resume",
         Command::Events { .. } => "events",
@@ -309,6 +312,29 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?))
+        }
+        Command::Features => {
+            // Honest values: what the sandbox honours of a spec.
+            let features = serde_json::json!({
+                "ociVersionMin": "1.0.0",
+                "ociVersionMax": "1.0.2",
+                "hooks": [],
+                "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "mode", "size"],
+                "linux": {
+                    "namespaces": ["pid", "network", "ipc", "uts", "mount"],
+                    "capabilities": [],
+                    "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+                    "seccomp": {"enabled": false},
+                    "apparmor": {"enabled": false},
+                    "selinux": {"enabled": false}
+                },
+                "annotations": {
+                    "io.github.rvisor.sandbox": "gVisor-style application kernel (Sentry + Gofer)",
+                    "io.github.rvisor.platform": "ptrace"
+                }
+            });
+            println!("{}", serde_json::to_string_pretty(&features)?);
+            Ok(0)
         }
         Command::Pause { id } => runtime()?.pause(id, true).map(|()| 0),
         Command::Resume { id } => runtime()?.pause(id, false).map(|()| 0),
