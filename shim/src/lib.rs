@@ -5,10 +5,12 @@
 //! - [`runtime`]: the runtime trait and its implementation over the
 //!   `sandbox` library (runsc's lifecycle);
 //! - [`shim`]: the `start` (one shim per pod) and `delete` actions;
+//! - [`cgroup`]: the sandbox's host cgroup (metrics, pause/resume);
 //! - [`config`]: runtime options and `runsc.toml`;
 //! - [`stdio`]: container stdio over containerd's FIFOs;
 //! - [`pod`]: pod grouping and exit statuses.
 
+pub mod cgroup;
 pub mod config;
 pub mod logging;
 pub mod pod;

@@ -251,10 +251,11 @@ impl ContainerRuntime for RunscRuntime {
     }
 
     fn pids(&self, id: &str) -> Result<Vec<u32>> {
-        // The sandbox process is the only host process of a container; the
-        // processes inside the Sentry have no host pids.
+        // Interim: the sandbox's host processes (the Sentry and its
+        // children) until the library lists the processes inside the
+        // sandbox, which have no host pids.
         let s = self.state(id)?;
-        Ok(if s.pid > 0 { vec![s.pid] } else { Vec::new() })
+        Ok(if s.pid > 0 { crate::cgroup::process_tree(s.pid) } else { Vec::new() })
     }
 }
 

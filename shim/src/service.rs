@@ -13,13 +13,18 @@ use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::cgroups_v2::metrics as cgv2;
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+};
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim_protos::protobuf::{Message, MessageDyn, MessageField};
 use containerd_shim_protos::topics;
 use containerd_shim_protos::ttrpc::{self, Code};
 use tokio::sync::{watch, Notify};
 
+use crate::cgroup::Cgroup;
 use crate::config::RunscConfig;
 use crate::pod::{exit_status, KILLED_EXIT_STATUS};
 use crate::runtime::{ContainerRuntime, CreateParams, RuntimeError, Status};
@@ -74,7 +79,13 @@ struct Container {
     rootfs: Option<PathBuf>,
     copies: Arc<tokio::sync::Mutex<StdioCopies>>,
     exit: watch::Sender<Option<Exit>>,
+    /// The sandbox's host cgroup, and whether the shim created it.
+    cgroup: Option<(Cgroup, bool)>,
+    paused: bool,
 }
+
+/// containerd's type name for cgroup v2 metrics (typeurl, no prefix).
+const METRICS_V2_TYPE: &str = "io.containerd.cgroups.v2.Metrics";
 
 /// Exit codes of the shim's child processes, from the shim crate's
 /// SIGCHLD reaper.
@@ -166,6 +177,35 @@ impl<R: ContainerRuntime> TaskService<R> {
         } else {
             Err(status(Code::NOT_FOUND, format!("exec process {exec_id} does not exist (exec is not supported yet)")))
         }
+    }
+
+    /// Freezes or thaws the sandbox cgroup of container `id`.
+    async fn set_paused(&self, id: &str, paused: bool) -> TtrpcResult<()> {
+        let cg = {
+            let map = self.containers();
+            let c = map.get(id).ok_or_else(|| Self::not_found(id))?;
+            if !c.started || c.exit.borrow().is_some() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is not running")));
+            }
+            if c.paused == paused {
+                let what = if paused { "already paused" } else { "not paused" };
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is {what}")));
+            }
+            match &c.cgroup {
+                Some((cg, _)) => cg.clone(),
+                None => {
+                    return Err(status(Code::FAILED_PRECONDITION, format!("container {id}: its sandbox has no cgroup")))
+                }
+            }
+        };
+        tokio::task::spawn_blocking(move || cg.freeze(paused))
+            .await
+            .map_err(|e| status(Code::UNKNOWN, format!("freezer of {id}: {e}")))?
+            .map_err(|e| status(Code::UNKNOWN, format!("freezer of {id}: {e}")))?;
+        if let Some(c) = self.containers().get_mut(id) {
+            c.paused = paused;
+        }
+        Ok(())
     }
 
     fn not_found(id: &str) -> ttrpc::Error {
@@ -328,6 +368,22 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
                 return Err(runtime_error(&format!("runsc create {id}"), e));
             }
         };
+        let cgroup = if pid > 0 {
+            let cid = id.clone();
+            match tokio::task::spawn_blocking(move || Cgroup::isolate(&cid, &crate::cgroup::process_tree(pid))).await {
+                Ok(Ok(cg)) => Some(cg),
+                Ok(Err(e)) => {
+                    tracing::warn!("container {id}: no cgroup of its own (pause and metrics unavailable): {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("container {id}: cgroup setup failed: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let (exit, _) = watch::channel(None);
         self.containers().insert(
             id.clone(),
@@ -339,6 +395,8 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
                 rootfs,
                 copies: Arc::new(tokio::sync::Mutex::new(copies)),
                 exit,
+                cgroup,
+                paused: false,
             },
         );
         let ev = TaskCreate {
@@ -385,11 +443,11 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
         Self::check_exec(&req.exec_id)?;
         let id = req.id.clone();
-        let (started, exited, copies) = {
+        let (started, exited, copies, cgroup, paused) = {
             let map = self.containers();
             let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
             let exited = *c.exit.borrow();
-            (c.started, exited, c.copies.clone())
+            (c.started, exited, c.copies.clone(), c.cgroup.clone(), c.paused)
         };
         if started && exited.is_none() {
             let sid = id.clone();
@@ -402,6 +460,14 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
                 }
             }
         }
+        if paused {
+            // Frozen processes cannot die: thaw them for the forced delete.
+            if let Some((cg, _)) = &cgroup {
+                if let Err(e) = cg.freeze(false) {
+                    tracing::warn!("thawing {id} for delete: {e}");
+                }
+            }
+        }
         let did = id.clone();
         self.blocking(move |rt| rt.delete(&did)).await.map_err(|e| runtime_error(&format!("runsc delete {id}"), e))?;
         copies.lock().await.abort();
@@ -410,6 +476,11 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         };
         if let Some(r) = &c.rootfs {
             unmount(r);
+        }
+        if let Some((cg, true)) = c.cgroup.clone() {
+            if let Err(e) = tokio::task::spawn_blocking(move || cg.remove()).await {
+                tracing::warn!("removing the cgroup of {id}: {e}");
+            }
         }
         let exit = exited.unwrap_or(Exit { status: KILLED_EXIT_STATUS, at: SystemTime::now() });
         c.exit.send_replace(Some(exit));
@@ -434,11 +505,11 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
         Self::check_exec(&req.exec_id)?;
         let id = req.id.clone();
-        let (bundle, paths, pid, started, exited) = {
+        let (bundle, paths, pid, started, exited, paused) = {
             let map = self.containers();
             let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
             let exited = *c.exit.borrow();
-            (c.bundle.clone(), c.stdio.clone(), c.pid, c.started, exited)
+            (c.bundle.clone(), c.stdio.clone(), c.pid, c.started, exited, c.paused)
         };
         let mut resp = api::StateResponse {
             id: id.clone(),
@@ -456,6 +527,7 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
                 api::Status::STOPPED
             }
             None if !started => api::Status::CREATED,
+            None if paused => api::Status::PAUSED,
             None => {
                 let sid = id.clone();
                 match self.blocking(move |rt| rt.state(&sid)).await {
@@ -480,17 +552,30 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
         Self::check_exec(&req.exec_id)?;
         let id = req.id.clone();
-        let exited = {
+        let (exited, paused) = {
             let map = self.containers();
             let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
             let exited = c.exit.borrow().is_some();
-            exited
+            (exited, c.paused)
         };
         if exited {
             return Err(status(Code::NOT_FOUND, format!("container {id}: process already finished")));
         }
         let signo = i32::try_from(req.signal)
             .map_err(|_| status(Code::INVALID_ARGUMENT, format!("invalid signal {}", req.signal)))?;
+        if paused {
+            // A frozen Sentry cannot take the signal: SIGKILL thaws it
+            // first (as runc does); other signals wait for a resume.
+            if signo != libc::SIGKILL {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {id} is paused: resume it before sending signal {signo}"),
+                ));
+            }
+            self.set_paused(&id, false).await?;
+            let ev = TaskResumed { container_id: id.clone(), ..Default::default() };
+            self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(ev)).await;
+        }
         let all = req.all;
         let kid = id.clone();
         self.blocking(move |rt| rt.kill(&kid, signo, all))
@@ -567,10 +652,27 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
-        if !self.containers().contains_key(&req.id) {
-            return Err(Self::not_found(&req.id));
-        }
-        Err(not_supported("task metrics (stats)"))
+        let cgroup = {
+            let map = self.containers();
+            map.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?.cgroup.clone()
+        };
+        let Some((cg, _)) = cgroup else {
+            return Err(status(Code::FAILED_PRECONDITION, format!("container {}: its sandbox has no cgroup", req.id)));
+        };
+        let usage = tokio::task::spawn_blocking(move || cg.usage())
+            .await
+            .map_err(|e| status(Code::UNKNOWN, format!("reading the cgroup of {}: {e}", req.id)))?;
+        let metrics = cgv2::Metrics {
+            pids: MessageField::some(cgv2::PidsStat { current: usage.pids, ..Default::default() }),
+            cpu: MessageField::some(cgv2::CPUStat { usage_usec: usage.cpu_usec, ..Default::default() }),
+            memory: MessageField::some(cgv2::MemoryStat { usage: usage.memory, ..Default::default() }),
+            ..Default::default()
+        };
+        let value = metrics
+            .write_to_bytes()
+            .map_err(|e| status(Code::UNKNOWN, format!("encoding the metrics of {}: {e}", req.id)))?;
+        let stats = Any { type_url: METRICS_V2_TYPE.to_string(), value, ..Default::default() };
+        Ok(api::StatsResponse { stats: MessageField::some(stats), ..Default::default() })
     }
 
     async fn exec(&self, _ctx: &TtrpcContext, _req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
@@ -581,12 +683,18 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         Err(not_supported("resizing a terminal"))
     }
 
-    async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        Err(not_supported("pause"))
+    async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        self.set_paused(&req.id, true).await?;
+        let ev = TaskPaused { container_id: req.id, ..Default::default() };
+        self.publish(topics::TASK_PAUSED_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::Empty::new())
     }
 
-    async fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        Err(not_supported("resume"))
+    async fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        self.set_paused(&req.id, false).await?;
+        let ev = TaskResumed { container_id: req.id, ..Default::default() };
+        self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::Empty::new())
     }
 
     async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {

@@ -88,6 +88,11 @@ impl Shim for RunscShim {
             Ok(Err(e)) => tracing::warn!("cleaning up container {}: {e}", self.id),
             Err(e) => tracing::warn!("cleaning up container {}: {e}", self.id),
         }
+        // The cgroup the serving shim may have made for the sandbox.
+        let own = crate::cgroup::Cgroup::own(&self.id);
+        if let Err(e) = tokio::task::spawn_blocking(move || own.remove()).await {
+            tracing::warn!("removing the cgroup of {}: {e}", self.id);
+        }
         let rootfs = bundle.join("rootfs");
         if let Err(e) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH) {
             tracing::warn!("unmounting {}: {e}", rootfs.display());

@@ -1,0 +1,348 @@
+//! The harness of the containerd tests: a private containerd (root, state
+//! and sockets under a temp dir) that finds the freshly built shim and runsc
+//! on its PATH, and a tiny busybox image built here and imported.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+pub const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-runsc-v1");
+pub const IMAGE: &str = "docker.io/library/rvisor-shim-test:latest";
+
+/// Runs a command with a safety timeout (only to avoid hanging the suite).
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within the safety timeout of {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+/// Builds an OCI image layout tar: one gzip layer holding busybox-static.
+fn build_image(busybox: &Path, out: &Path) {
+    // The layer.
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut dir = |name: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_cksum();
+        layer.append_data(&mut h, name, std::io::empty()).unwrap();
+    };
+    for d in ["bin", "dev", "etc", "proc", "sys", "tmp"] {
+        dir(d);
+    }
+    let bb = std::fs::read(busybox).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(bb.len() as u64);
+    h.set_cksum();
+    layer.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    for applet in ["sh", "echo", "cat", "sleep", "true", "false"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        layer.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+    }
+    let layer_tar = layer.into_inner().unwrap();
+    let diff_id = sha256_hex(&layer_tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&layer_tar).unwrap();
+    let layer_gz = gz.finish().unwrap();
+
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": { "Env": ["PATH=/bin"], "Cmd": ["/bin/sh"] },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] }
+    })
+    .to_string()
+    .into_bytes();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(&config)),
+            "size": config.len()
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{}", sha256_hex(&layer_gz)),
+            "size": layer_gz.len()
+        }]
+    })
+    .to_string()
+    .into_bytes();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(&manifest)),
+            "size": manifest.len(),
+            "platform": { "architecture": "amd64", "os": "linux" },
+            "annotations": {
+                "io.containerd.image.name": IMAGE,
+                "org.opencontainers.image.ref.name": "latest"
+            }
+        }]
+    })
+    .to_string()
+    .into_bytes();
+
+    let mut out_tar = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut file = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        out_tar.append_data(&mut h, name, data).unwrap();
+    };
+    file("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#);
+    file("index.json".into(), &index);
+    for blob in [&config, &manifest, &layer_gz] {
+        file(format!("blobs/sha256/{}", sha256_hex(blob)), blob);
+    }
+    out_tar.finish().unwrap();
+}
+
+/// The runsc binary next to the shim (building it if needed); `None`
+/// with a message if it cannot be had.
+fn runsc() -> Option<PathBuf> {
+    let bin_dir = Path::new(SHIM).parent()?;
+    let runsc = bin_dir.join("runsc");
+    if runsc.is_file() {
+        return Some(runsc);
+    }
+    let target = bin_dir.parent()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = run_with_timeout(
+        Command::new(cargo)
+            .args(["build", "-p", "sandbox", "--bin", "runsc"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
+        Duration::from_secs(900),
+    );
+    if !out.status.success() || !runsc.is_file() {
+        eprintln!("SKIP: cannot build runsc: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(runsc)
+}
+
+/// A private containerd; stopped and cleaned up on drop.
+pub struct Containerd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    ns: String,
+}
+
+impl Containerd {
+    pub fn start() -> Option<Containerd> {
+        for tool in ["/usr/bin/containerd", "/usr/bin/ctr", "/bin/busybox"] {
+            if !Path::new(tool).exists() {
+                eprintln!("SKIP: {tool} is not installed");
+                return None;
+            }
+        }
+        if unsafe_geteuid() != 0 {
+            eprintln!("SKIP: containerd tests need root");
+            return None;
+        }
+        let runsc = runsc()?;
+        let dir = tempfile::Builder::new().prefix("rvisor-shim-").tempdir_in("/tmp").unwrap();
+        let d = dir.path();
+        let bin = d.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        symlink(SHIM, bin.join("containerd-shim-runsc-v1")).unwrap();
+        symlink(&runsc, bin.join("runsc")).unwrap();
+        let config = format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+"#,
+            d = d.display()
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        std::fs::write(
+            d.join("runsc.toml"),
+            format!("root = \"{}/runsc-root\"\n[runsc_config]\nplatform = \"ptrace\"\n", d.display()),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+        let child = Command::new("/usr/bin/containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .env("PATH", format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting containerd");
+        let ns = format!("shimtest{}", std::process::id());
+        let c = Containerd { dir, child: Some(child), ns };
+        let sock = c.sock();
+        let start = Instant::now();
+        loop {
+            if sock.exists() && c.ctr(&["version"]).status.success() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "containerd did not come up: {}", c.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(c)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.path().join("containerd.sock")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("/usr/bin/ctr");
+        cmd.arg("-a").arg(self.sock()).arg("-n").arg(&self.ns).args(args);
+        run_with_timeout(&mut cmd, Duration::from_secs(90))
+    }
+
+    pub fn import_image(&self) {
+        let tar = self.path().join("image.tar");
+        build_image(Path::new("/bin/busybox"), &tar);
+        let out = self.ctr(&["images", "import", tar.to_str().unwrap()]);
+        assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.ctr(&["images", "ls", "-q"]);
+        let names = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(names.lines().any(|l| l == IMAGE), "image not imported: {names}");
+    }
+
+    /// Processes (other than containerd) whose command line mentions this
+    /// instance's directory: shims (`-address DIR/...`), sandboxes.
+    fn leftover_processes(&self) -> Vec<(i32, String)> {
+        let me = self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0);
+        let dir = self.path().to_string_lossy().to_string();
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if pid == me || pid == std::process::id() as i32 {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&dir) {
+                found.push((pid, cmdline));
+            }
+        }
+        found
+    }
+
+    fn leftover_mounts(&self) -> Vec<String> {
+        let dir = self.path().to_string_lossy().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&dir))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts that nothing of the runsc container `id` is left behind.
+    pub fn assert_clean(&self, id: &str) {
+        let start = Instant::now();
+        loop {
+            let procs = self.leftover_processes();
+            if procs.is_empty() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "processes left behind: {procs:?}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mounts = self.leftover_mounts();
+        assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
+        let state = self.path().join("runsc-root").join(id);
+        assert!(!state.exists(), "runsc state left behind: {}", state.display());
+        let out = self.ctr(&["containers", "ls", "-q"]);
+        let listed = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(!listed.lines().any(|l| l == id), "container still listed: {listed}");
+    }
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling the containerd this harness started.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            while child.try_wait().ok().flatten().is_none() {
+                if start.elapsed() > Duration::from_secs(15) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        for (pid, _) in self.leftover_processes() {
+            // SAFETY: a process started by this harness's containerd.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let mut mounts = self.leftover_mounts();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            if let Ok(c) = std::ffi::CString::new(m) {
+                // SAFETY: a valid NUL-terminated path.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+}
