@@ -112,7 +112,6 @@ fn assert_no_cgroup(id: &str) {
 /// signals itself inside the sandbox, but `runsc kill` (control Signal)
 /// does not reach it, so the task stays RUNNING.
 #[test]
-#[ignore = "sandbox: SIGTERM from runsc kill does not reach init's handler"]
 fn kill_sigterm_runs_the_trap_and_delete_reports_its_status() {
     let Some(c) = containerd() else { return };
     let id = "term1";
