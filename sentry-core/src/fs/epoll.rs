@@ -320,6 +320,10 @@ impl FileOps for EpollFile {
         self.0.readiness() & mask
     }
 
+    fn noop_seek(&self) -> bool {
+        true
+    }
+
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.0.queue)
     }

@@ -88,6 +88,10 @@ impl FileOps for EventFd {
         r & mask
     }
 
+    fn noop_seek(&self) -> bool {
+        true
+    }
+
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.queue)
     }

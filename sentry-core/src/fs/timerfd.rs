@@ -232,6 +232,10 @@ impl FileOps for TimerFdFile {
         }
     }
 
+    fn noop_seek(&self) -> bool {
+        true
+    }
+
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.0.queue)
     }

@@ -9,7 +9,7 @@ use super::poll::{apply_sigmask, restore_sigmask};
 use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
 use crate::fs::anon::anon_inode;
-use crate::fs::epoll::{epoll_of, Epoll, EpollFile, EPOLLEXCLUSIVE, EPOLLONESHOT, EPOLLWAKEUP};
+use crate::fs::epoll::{epoll_of, Epoll, EpollFile, EPOLLEXCLUSIVE, EPOLLWAKEUP};
 use crate::kernel::Task;
 use crate::vfs::{flags, File};
 
@@ -72,7 +72,12 @@ fn sys_epoll_ctl(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if let Some((events, _)) = ev {
-        if events & EPOLLEXCLUSIVE != 0 && (op == EPOLL_CTL_MOD || events & (EPOLLONESHOT | EPOLLWAKEUP) != 0) {
+        // EPOLLEXCLUSIVE: only at ADD, only with these events, never on
+        // an epoll (Linux's EPOLLEXCLUSIVE_OK_BITS and is_file_epoll).
+        const OK_BITS: u32 = 0x001 | 0x004 | 0x008 | 0x010 | EPOLLWAKEUP | crate::fs::epoll::EPOLLET | EPOLLEXCLUSIVE;
+        if events & EPOLLEXCLUSIVE != 0
+            && (op == EPOLL_CTL_MOD || events & !OK_BITS != 0 || epoll_of(&target).is_some())
+        {
             return Err(Errno::EINVAL);
         }
     }

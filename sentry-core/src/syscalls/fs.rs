@@ -355,20 +355,26 @@ fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
 /// `mknod`: regular files, FIFOs and socket names. Device nodes need
 /// `CAP_MKNOD` and a device the sandbox offers; it offers none (`EPERM`).
 fn mknodat(t: &Task, dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
-    let p = t.copy_in_path(path_addr)?;
+    // Linux's order: the type (may_mknod), then the name (EEXIST), then the
+    // permission to make a device (CAP_MKNOD, which the sandbox lacks).
     let ft = match mode & libc::S_IFMT {
-        0 | libc::S_IFREG => FileType::Regular,
-        libc::S_IFIFO => FileType::Fifo,
-        libc::S_IFSOCK => FileType::Socket,
-        libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EPERM),
+        0 | libc::S_IFREG => Some(FileType::Regular),
+        libc::S_IFIFO => Some(FileType::Fifo),
+        libc::S_IFSOCK => Some(FileType::Socket),
+        libc::S_IFCHR | libc::S_IFBLK => None,
         libc::S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
+    let p = t.copy_in_path(path_addr)?;
     let (parent, name, trailing) = parent_of(t, dirfd, &p)?;
     let name = name.ok_or(Errno::EEXIST)?;
-    if trailing {
-        return Err(if parent.inode().lookup(&name).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+    if parent.inode().lookup(&name).is_ok() {
+        return Err(Errno::EEXIST);
     }
+    if trailing {
+        return Err(Errno::ENOENT);
+    }
+    let ft = ft.ok_or(Errno::EPERM)?;
     let umask = lock(&t.fs).umask;
     parent.inode().create(&name, ft, mode & !umask & 0o7777, creds(t))?;
     Ok(0)

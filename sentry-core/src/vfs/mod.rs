@@ -349,6 +349,13 @@ pub trait FileOps: Send + Sync {
         false
     }
 
+    /// For a file that is not [`seekable`](FileOps::seekable): whether
+    /// `lseek` succeeds without moving (Linux's `noop_llseek`: eventfd,
+    /// epoll, timerfd) rather than failing with `ESPIPE` (pipes).
+    fn noop_seek(&self) -> bool {
+        false
+    }
+
     /// The file's size (for `SEEK_END` and `O_APPEND`), if it has one.
     fn size(&self) -> Option<u64> {
         None
@@ -646,6 +653,9 @@ impl File {
         }
         let dir = self.inode.file_type() == FileType::Directory;
         if !self.ops.seekable() && !dir {
+            if self.ops.noop_seek() {
+                return Ok(*lock(&self.offset));
+            }
             return Err(Errno::ESPIPE);
         }
         let mut pos = lock(&self.offset);

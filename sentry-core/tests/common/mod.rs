@@ -15,6 +15,11 @@ use platforms::ptrace::Ptrace;
 use platforms::MemoryFile;
 use sentry_core::{ExitStatus, Kernel, KernelConfig, ProcessSpec};
 
+/// Where [`guest`] puts the binary of `name` built as `build`.
+fn guest_out(name: &str, build: Build) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests").join(format!("{name}-{build:?}"))
+}
+
 /// How to build a guest.
 #[derive(Clone, Copy, Debug)]
 pub enum Build {
@@ -45,9 +50,9 @@ pub fn guest_path(name: &str, build: Build) -> PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.c"));
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests");
+    let out = guest_out(name, build);
+    let dir = out.parent().expect("guest directory").to_path_buf();
     std::fs::create_dir_all(&dir).expect("guest output directory");
-    let out = dir.join(format!("{name}-{build:?}"));
     let fresh = match (std::fs::metadata(&out), std::fs::metadata(&src)) {
         (Ok(o), Ok(s)) => o.modified().ok() >= s.modified().ok(),
         _ => false,
@@ -237,6 +242,40 @@ pub fn run(binary: &[u8], name: &str, args: &[&str]) -> Run {
     let mut argv = vec![path.as_str()];
     argv.extend_from_slice(args);
     run_in(&k, &argv, &["PATH=/bin", "HOME=/"])
+}
+
+/// Runs guest `name` natively on the host with `args` (stdin from
+/// `/dev/null`, output captured), for differential tests: a guest is a
+/// normal static Linux program.
+pub fn run_native(name: &str, build: Build, args: &[&str]) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    guest(name, build);
+    let out = Command::new(guest_path(name, build))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the guest natively");
+    let status = match (out.status.code(), out.status.signal()) {
+        (Some(c), _) => ExitStatus::Exited(c),
+        (None, Some(signal)) => ExitStatus::Signaled { signal, core_dumped: out.status.core_dumped() },
+        (None, None) => panic!("native run ended oddly: {:?}", out.status),
+    };
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs guest `name` in a fresh Sentry (with `sentry_args`) and natively
+/// (with `native_args`), asserts that both end the same way with the same
+/// output, and returns the Sentry's run.
+pub fn differential(name: &str, build: Build, sentry_args: &[&str], native_args: &[&str]) -> Run {
+    let sentry = run(&guest(name, build), name, sentry_args);
+    let native = run_native(name, build, native_args);
+    assert_eq!(sentry.status, native.status, "{name}: exit status differs\nsentry: {sentry:?}\nnative: {native:?}");
+    assert_eq!(sentry.stdout, native.stdout, "{name}: output differs from native Linux");
+    sentry
 }
 
 /// Logs to the test output when RUST_LOG is set.
