@@ -3,7 +3,7 @@
 /// A request to the Sentry.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: Option<request::Kind>,
 }
 
@@ -39,6 +39,9 @@ pub mod request {
         /// Resource usage.
         #[prost(message, tag = "9")]
         Stats(super::Empty),
+        /// Set the window size of a process's terminal.
+        #[prost(message, tag = "10")]
+        Resize(super::Resize),
     }
 }
 
@@ -97,8 +100,28 @@ pub struct Exec {
     pub uid: u32,
     #[prost(uint32, tag = "6")]
     pub gid: u32,
+    /// The stdio descriptors are (all) the slave of a terminal for the
+    /// process: it becomes the process's controlling terminal, with the
+    /// process (a new session's leader) in the foreground, and its `^C`,
+    /// `^\`, `^Z` and SIGWINCH reach the process's foreground group.
     #[prost(bool, tag = "7")]
     pub terminal: bool,
+}
+
+/// The new window size of the terminal of a process (the shim's
+/// `ResizePty`); its foreground process group gets SIGWINCH if it changed.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Resize {
+    #[prost(string, tag = "1")]
+    pub container_id: String,
+    /// Sandbox PID whose controlling terminal to resize; 0 means the
+    /// container's init.
+    #[prost(int32, tag = "2")]
+    pub pid: i32,
+    #[prost(uint32, tag = "3")]
+    pub rows: u32,
+    #[prost(uint32, tag = "4")]
+    pub cols: u32,
 }
 
 /// The Sentry's answer. `error` is empty on success.

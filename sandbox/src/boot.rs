@@ -54,6 +54,12 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
     libc::SYS_waitid,
     libc::SYS_kill,
     libc::SYS_tgkill,
+    // The console's signals, and the watchers of other terminals (see
+    // `tty`).
+    libc::SYS_rt_sigtimedwait,
+    libc::SYS_setsid,
+    libc::SYS_getppid,
+    libc::SYS_pipe2,
     // Time and randomness.
     libc::SYS_clock_getres,
     libc::SYS_gettimeofday,

@@ -7,7 +7,7 @@
 //! state record and talk to it over that socket.
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,9 @@ pub struct ExecProcess {
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
+    /// Its stdio is a terminal that becomes its controlling terminal
+    /// (`exec --tty`, `process.terminal`).
+    pub terminal: bool,
 }
 
 /// Host descriptors that become a container's stdin, stdout and stderr
@@ -285,7 +288,7 @@ impl Runtime {
             cwd: process.cwd,
             uid: process.uid,
             gid: process.gid,
-            terminal: false,
+            terminal: process.terminal,
         };
         let resp = control::call(&record.control_socket, Request { kind: Some(request::Kind::Exec(exec)) }, &stdio)?;
         match resp.kind {
@@ -387,12 +390,88 @@ impl Runtime {
     }
 
     /// `runsc run` in the foreground: create, start, wait, delete. Returns
-    /// the exit code runsc should exit with (128+signal if killed).
+    /// the exit code runsc should exit with (128+signal if killed). A
+    /// container with `process.terminal` gets a new terminal, relayed to
+    /// this process's stdio (see [`crate::tty::Relay`]).
     pub fn run(&self, id: &str, bundle: &Path) -> anyhow::Result<i32> {
-        self.create(id, bundle, None, None)?;
+        let terminal = oci::load_bundle(&bundle.canonicalize().unwrap_or_else(|_| bundle.to_path_buf()))
+            .map(|c| c.terminal)
+            .unwrap_or(false);
+        if !terminal {
+            self.create(id, bundle, None, None)?;
+            let result = self.start(id).and_then(|()| self.wait(id));
+            let _ = self.delete(id, true);
+            return Ok(exit_code(result?));
+        }
+        let pty = crate::tty::Pty::open()?;
+        self.create(id, bundle, None, Some(pty.slave_stdio()?))?;
+        drop(pty.slave);
+        let relay = match crate::tty::Relay::start(pty.master) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.delete(id, true);
+                return Err(e.into());
+            }
+        };
         let result = self.start(id).and_then(|()| self.wait(id));
+        // Killing the sandbox closes the last slave: the relay drains the
+        // output and ends.
         let _ = self.delete(id, true);
+        relay.finish();
         Ok(exit_code(result?))
+    }
+
+    /// `runsc create --console-socket`: as [`create`](Runtime::create),
+    /// for a container with `process.terminal`: its stdio is a new
+    /// terminal whose master goes to the listener on `console_socket` (see
+    /// [`crate::tty`]).
+    pub fn create_with_console(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: Option<&Path>,
+        console_socket: &Path,
+    ) -> anyhow::Result<()> {
+        let config = oci::load_bundle(&bundle.canonicalize().with_context(|| format!("bundle {}", bundle.display()))?)?;
+        crate::tty::check_console_options(config.terminal, true, Some(console_socket))?;
+        let pty = crate::tty::Pty::open()?;
+        crate::tty::send_master(console_socket, pty.master.as_fd())?;
+        self.create(id, bundle, pid_file, Some(pty.slave_stdio()?))
+    }
+
+    /// `runsc run --detach`: create and start, then return; a terminal needs
+    /// `console_socket`, as with runc.
+    pub fn run_detached(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: Option<&Path>,
+        console_socket: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        match console_socket {
+            Some(socket) => self.create_with_console(id, bundle, pid_file, socket)?,
+            None => {
+                let config =
+                    oci::load_bundle(&bundle.canonicalize().with_context(|| format!("bundle {}", bundle.display()))?)?;
+                crate::tty::check_console_options(config.terminal, true, None)?;
+                self.create(id, bundle, pid_file, None)?;
+            }
+        }
+        if let Err(e) = self.start(id) {
+            let _ = self.delete(id, true);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Sets the window size of the terminal of process `pid` of container
+    /// `id` (0: its init), as the shim's `ResizePty` asks; the process's
+    /// foreground process group gets SIGWINCH if the size changed.
+    pub fn resize(&self, id: &str, pid: i32, rows: u16, cols: u16) -> anyhow::Result<()> {
+        let record = self.state.load(id)?;
+        let resize = proto::Resize { container_id: id.into(), pid, rows: rows.into(), cols: cols.into() };
+        control::call(&record.control_socket, Request { kind: Some(request::Kind::Resize(resize)) }, &[])?;
+        Ok(())
     }
 }
 

@@ -30,6 +30,12 @@ pub trait SandboxKernel: Send + Sync + 'static {
     fn pause(&self) -> Result<(), String>;
     /// Undoes `pause`.
     fn resume(&self) -> Result<(), String>;
+    /// Sets the window size of the terminal of a process (pid 0: the init)
+    /// of container `id`.
+    fn resize(&self, id: &str, pid: i32, rows: u16, cols: u16) -> Result<(), String> {
+        let _ = (id, pid, rows, cols);
+        Err("this sandbox has no terminals".into())
+    }
 }
 
 /// Serves connections until the listener fails; one thread per connection,
@@ -94,6 +100,13 @@ fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Respon
         Some(K::Stats(_)) => reply(kernel.stats().map(|s| Some(R::Stats(s)))),
         Some(K::Pause(_)) => reply(kernel.pause().map(|()| None)),
         Some(K::Resume(_)) => reply(kernel.resume().map(|()| None)),
+        Some(K::Resize(r)) => {
+            let size = |v: u32| u16::try_from(v).map_err(|_| format!("window size {v} out of range"));
+            let r = size(r.rows)
+                .and_then(|rows| Ok((rows, size(r.cols)?)))
+                .and_then(|(rows, cols)| kernel.resize(&r.container_id, r.pid, rows, cols));
+            reply(r.map(|()| None))
+        }
     }
 }
 

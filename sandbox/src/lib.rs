@@ -10,3 +10,4 @@ pub mod gofer;
 pub mod oci;
 pub mod sentry;
 pub mod state;
+pub mod tty;

@@ -99,6 +99,7 @@ pub fn load_process(path: &Path) -> Result<crate::container::ExecProcess, Config
         cwd: p.cwd().to_string_lossy().into_owned(),
         uid: p.user().uid(),
         gid: p.user().gid(),
+        terminal: p.terminal().unwrap_or(false),
     })
 }
 

@@ -1,6 +1,12 @@
 //! The Sentry behind the control service: a sentry-core [`Kernel`] running
 //! the sandbox's container, its root file system and bind mounts served by
 //! the container's Gofer.
+//!
+//! A container whose `process.terminal` is set has a console: the host
+//! terminal that is its stdio becomes the Sentry's host controlling
+//! terminal and the sandbox kernel's console (see [`crate::tty`]), and the
+//! init (like an exec'd process with `terminal`) starts with it as its
+//! controlling terminal.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -10,7 +16,7 @@ use anyhow::Context as _;
 use platforms::MemoryFile;
 use sentry_core::fs::gofer::GoferFs;
 use sentry_core::kernel::signals::{default_action, DefaultAction};
-use sentry_core::{Kernel, KernelConfig, ProcessSpec, TaskHandle};
+use sentry_core::{Kernel, KernelConfig, ProcessSpec, SpawnOptions, TaskHandle};
 
 use crate::control::SandboxKernel;
 use crate::oci::{ContainerConfig, MountKind};
@@ -50,6 +56,9 @@ pub struct SentryKernel {
     kernel: Kernel,
     /// The container's process environment (the default for `exec`).
     env: Vec<String>,
+    /// `process.terminal`: the init gets its stdio terminal as its
+    /// controlling terminal.
+    terminal: bool,
     state: Arc<InitState>,
     /// Processes started by `exec`, by pid; the condition is the init
     /// state's.
@@ -72,6 +81,8 @@ impl SentryKernel {
         platform: &str,
         strace: bool,
     ) -> anyhow::Result<Arc<dyn SandboxKernel>> {
+        // Before any thread exists (see `tty`).
+        let console = if config.terminal { crate::tty::SentryConsole::claim()? } else { None };
         let memory = Arc::new(MemoryFile::new(platforms::memory::DEFAULT_SIZE).context("creating the memory file")?);
         let platform = platforms::by_name(platform, memory.clone())?;
         let mut gofers = gofers.into_iter();
@@ -94,6 +105,9 @@ impl SentryKernel {
         kconfig.root = Some(root);
         kconfig.max_tasks = config.pids_limit.filter(|&l| l > 0).map(|l| l as usize);
         let kernel = Kernel::new(kconfig)?;
+        if let Some(console) = console {
+            console.attach(&kernel)?;
+        }
 
         for m in &config.mounts {
             match &m.kind {
@@ -147,6 +161,7 @@ impl SentryKernel {
             id: id.to_string(),
             kernel,
             env: config.env.clone(),
+            terminal: config.terminal,
             execs: Arc::new(Mutex::new(std::collections::HashMap::new())),
             state: Arc::new(InitState {
                 init: Mutex::new(Init::Created(Box::new(Some(spec)))),
@@ -171,7 +186,7 @@ impl SandboxKernel for SentryKernel {
             Init::Created(spec) => spec.take().ok_or("container is already starting")?,
             _ => return Err("container was already started".into()),
         };
-        let handle = match self.kernel.spawn_init(spec) {
+        let handle = match self.kernel.spawn(spec, SpawnOptions { controlling_terminal: self.terminal }) {
             Ok(h) => Arc::new(h),
             Err(e) => {
                 // The container cannot run: it is stopped, with the status a
@@ -280,6 +295,8 @@ impl SandboxKernel for SentryKernel {
         }
         let [stdin, stdout, stderr]: [OwnedFd; 3] =
             stdio.try_into().map_err(|v: Vec<OwnedFd>| format!("exec: expected 3 descriptors, got {}", v.len()))?;
+        // The process's own terminal gets a watcher for its signals.
+        let terminal = stdin.try_clone().ok().filter(|fd| exec.terminal && crate::tty::is_terminal(fd.as_fd()));
         let spec = ProcessSpec {
             argv: exec.args.clone(),
             envp: if exec.env.is_empty() { self.env.clone() } else { exec.env.clone() },
@@ -290,15 +307,21 @@ impl SandboxKernel for SentryKernel {
             groups: Vec::new(),
             rlimits: Vec::new(),
         };
-        let handle = Arc::new(self.kernel.spawn_init(spec).map_err(|e| e.to_string())?);
+        let options = SpawnOptions { controlling_terminal: exec.terminal };
+        let handle = Arc::new(self.kernel.spawn(spec, options).map_err(|e| e.to_string())?);
         let pid = handle.pid();
         lock(&self.execs).insert(pid, ExecProcess::Running(handle.clone()));
-        let (execs, state) = (self.execs.clone(), self.state.clone());
+        let (execs, state, kernel) = (self.execs.clone(), self.state.clone(), self.kernel.clone());
+        let (watching, watched) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // The watcher lives (and dies) with this thread.
+            let _watcher = terminal.and_then(|fd| crate::tty::ExecTerminal::watch(&kernel, fd));
+            let _ = watching.send(());
             let st = handle.wait().wait_status();
             lock(&execs).insert(pid, ExecProcess::Exited(st));
             state.changed.notify_all();
         });
+        let _ = watched.recv();
         Ok(pid)
     }
 
@@ -326,6 +349,16 @@ impl SandboxKernel for SentryKernel {
         }
         self.kernel.resume();
         Ok(())
+    }
+
+    fn resize(&self, id: &str, pid: i32, rows: u16, cols: u16) -> Result<(), String> {
+        self.check_id(id)?;
+        let pid = match (&*lock(&self.state.init), pid) {
+            (Init::Running { pid: init, .. }, 0) => *init,
+            (_, 0) => return Err(format!("container {id} is not running")),
+            (_, p) => p,
+        };
+        self.kernel.resize_terminal(pid, rows, cols).map_err(|e| format!("resizing the terminal of {pid}: {e}"))
     }
 }
 

@@ -45,7 +45,9 @@ pub mod syscalls;
 pub mod vfs;
 
 pub use errno::{Errno, SysResult};
-pub use kernel::{ExitStatus, Kernel, KernelConfig, ProcessInfo, ProcessSpec, ProcessState, RootFs, TaskHandle};
+pub use kernel::{
+    ExitStatus, Kernel, KernelConfig, ProcessInfo, ProcessSpec, ProcessState, RootFs, SpawnOptions, TaskHandle,
+};
 
 /// Errors at the crate boundary.
 #[derive(Debug, thiserror::Error)]

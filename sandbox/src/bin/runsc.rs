@@ -1,5 +1,6 @@
 //! `runsc`: the rvisor OCI runtime command line (runc-compatible).
 
+use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -55,6 +56,10 @@ enum Command {
         bundle: PathBuf,
         #[arg(long = "pid-file")]
         pid_file: Option<PathBuf>,
+        /// Unix socket that receives the master of the container's terminal
+        /// (with `process.terminal`).
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Start a created container.
@@ -91,6 +96,13 @@ enum Command {
         /// Do not wait for the process; print nothing.
         #[arg(long, short = 'd')]
         detach: bool,
+        /// Give the process a new terminal as its stdio and controlling
+        /// terminal.
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// With `--tty --detach`: where the terminal's master is sent.
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
         /// Write the process's sandbox pid here.
         #[arg(long = "pid-file")]
         pid_file: Option<PathBuf>,
@@ -130,6 +142,15 @@ enum Command {
     Run {
         #[arg(long, short = 'b', default_value = ".")]
         bundle: PathBuf,
+        /// Start the container and return (as runc run -d).
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Unix socket that receives the master of the container's terminal
+        /// (with --detach and `process.terminal`).
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Run a command in a sandbox whose root is the host's root (read-only)
@@ -266,7 +287,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         })
     };
     match &cli.command {
-        Command::Create { bundle, pid_file, id } => {
+        Command::Create { bundle, pid_file, console_socket: Some(socket), id } => {
+            runtime()?.create_with_console(id, bundle, pid_file.as_deref(), socket).map(|()| 0)
+        }
+        Command::Create { bundle, pid_file, console_socket: None, id } => {
+            let terminal = sandbox::oci::load_bundle(&bundle.canonicalize().unwrap_or_else(|_| bundle.clone()))
+                .is_ok_and(|c| c.terminal);
+            sandbox::tty::check_console_options(terminal, true, None)?;
             runtime()?.create(id, bundle, pid_file.as_deref(), None).map(|()| 0)
         }
         Command::Start { id } => runtime()?.start(id).map(|()| 0),
@@ -281,7 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", sandbox::container::exit_code(status));
             Ok(0)
         }
-        Command::Exec { process, env, cwd, user, detach, pid_file, id, args } => {
+        Command::Exec { process, env, cwd, user, detach, tty, console_socket, pid_file, id, args } => {
             let rt = runtime()?;
             let mut p = match process {
                 Some(path) => sandbox::oci::load_process(path)?,
@@ -304,14 +331,37 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 p.uid = uid.parse().with_context(|| format!("bad --user {u}"))?;
                 p.gid = gid.parse().with_context(|| format!("bad --user {u}"))?;
             }
-            let pid = rt.exec(id, p, [0, 1, 2])?;
-            if let Some(f) = pid_file {
-                std::fs::write(f, pid.to_string()).with_context(|| format!("writing {}", f.display()))?;
+            p.terminal |= *tty;
+            sandbox::tty::check_console_options(p.terminal, *detach, console_socket.as_deref())?;
+            let write_pid = |pid: i32| match pid_file {
+                Some(f) => std::fs::write(f, pid.to_string()).with_context(|| format!("writing {}", f.display())),
+                None => Ok(()),
+            };
+            if !p.terminal {
+                let pid = rt.exec(id, p, [0, 1, 2])?;
+                write_pid(pid)?;
+                if *detach {
+                    return Ok(0);
+                }
+                return Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?));
             }
+            let pty = sandbox::tty::Pty::open()?;
+            if let Some(socket) = console_socket {
+                sandbox::tty::send_master(socket, pty.master.as_fd())?;
+            }
+            let slave = pty.slave.as_raw_fd();
+            let pid = rt.exec(id, p, [slave, slave, slave])?;
+            drop(pty.slave);
+            write_pid(pid)?;
             if *detach {
                 return Ok(0);
             }
-            Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?))
+            // The relay ends when the last holder of the slave (the
+            // Sentry's copy, closed as the process exits) is gone.
+            let relay = sandbox::tty::Relay::start(pty.master)?;
+            let status = rt.wait_process(id, pid);
+            relay.finish();
+            Ok(sandbox::container::exit_code(status?))
         }
         Command::Features => {
             // Honest values: what the sandbox honours of a spec.
@@ -377,7 +427,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Delete { force, id } => runtime()?.delete(id, *force).map(|()| 0),
-        Command::Run { bundle, id } => runtime()?.run(id, bundle),
+        Command::Run { bundle, detach: true, pid_file, console_socket, id } => {
+            runtime()?.run_detached(id, bundle, pid_file.as_deref(), console_socket.as_deref()).map(|()| 0)
+        }
+        Command::Run { bundle, detach: false, pid_file, console_socket, id } => {
+            sandbox::tty::check_console_options(true, false, console_socket.as_deref())?;
+            if pid_file.is_some() {
+                anyhow::bail!("--pid-file needs --detach");
+            }
+            runtime()?.run(id, bundle)
+        }
         Command::List { format } => list(&runtime()?, format).map(|()| 0),
         Command::Do { args } => runtime()?.do_command(args),
         Command::Spec { bundle } => {

@@ -118,7 +118,7 @@ impl HostFd {
         fl as u32 & (crate::vfs::flags::O_ACCMODE | crate::vfs::flags::O_APPEND)
     }
 
-    fn host_stat(&self) -> Result<libc::stat, Errno> {
+    pub(crate) fn host_stat(&self) -> Result<libc::stat, Errno> {
         // SAFETY: zeroed `stat` is a valid value of a plain C struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `st` is a valid, writable `stat` and the fd is ours.
@@ -150,6 +150,40 @@ impl HostFd {
                 r => return r,
             }
         }
+    }
+
+    /// The host terminal's window size: rows, columns, x and y pixels.
+    pub(crate) fn winsize(&self) -> Result<[u16; 4], Errno> {
+        let mut b = [0u8; 64];
+        self.host_ioctl(TIOCGWINSZ, &mut b)?;
+        Ok([0, 2, 4, 6].map(|i| u16::from_ne_bytes([b[i], b[i + 1]])))
+    }
+
+    /// Sets the host terminal's window size (the host signals its
+    /// foreground process group if it changed).
+    pub(crate) fn set_winsize(&self, w: [u16; 4]) -> Result<(), Errno> {
+        let mut b = [0u8; 64];
+        for (i, v) in w.iter().enumerate() {
+            b[i * 2..i * 2 + 2].copy_from_slice(&v.to_ne_bytes());
+        }
+        self.host_ioctl(TIOCSWINSZ, &mut b).map(drop)
+    }
+
+    /// The host terminal's local modes (`c_lflag`).
+    pub(crate) fn local_modes(&self) -> Result<u32, Errno> {
+        let mut b = [0u8; 64];
+        self.host_ioctl(TCGETS, &mut b)?;
+        Ok(u32::from_ne_bytes([b[12], b[13], b[14], b[15]]))
+    }
+
+    /// An `ioctl` whose argument is a plain value (`TCFLSH`, `TCXONC`).
+    pub(crate) fn host_ioctl_value(&self, request: u64, arg: u64) -> SysResult {
+        // SAFETY: the argument is passed by value; the host reads no memory.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, arg as libc::c_ulong) };
+        if r < 0 {
+            return Err(Errno::last_host());
+        }
+        Ok(r as u64)
     }
 
     fn host_ioctl(&self, request: u64, arg: &mut [u8]) -> SysResult {

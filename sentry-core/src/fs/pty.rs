@@ -7,7 +7,7 @@
 //! `ISIG` characters sending SIGINT/SIGQUIT/SIGTSTP to the foreground
 //! process group, non-canonical reads with `VMIN` (`VTIME` is not timed:
 //! `VMIN` 0 does not wait), window sizes with SIGWINCH, and the job-control
-//! ioctls (`TIOCSCTTY`, `TIOCGPGRP`/`TIOCSPGRP`, `TIOCGSID`). The caller's
+//! ioctls and background-group checks of [`tty`](super::tty). The caller's
 //! process comes from [`crate::kernel::current`].
 //!
 //! The pty's state mutex is a leaf; signals are sent and wait queues
@@ -17,9 +17,10 @@ use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
+use super::tty::{Caller, JobControl, Terminal};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::waiter::{events, WaitQueue};
-use crate::kernel::{signals, Kernel, KernelInner};
+use crate::kernel::{Kernel, KernelInner};
 use crate::mm::lock;
 use crate::vfs::stat::makedev;
 use crate::vfs::{flags, DirEntry, FileOps, FileType, Inode, IoCtx, Stat, Timespec};
@@ -29,14 +30,9 @@ const TCSETS: u64 = 0x5402;
 const TCSETSW: u64 = 0x5403;
 const TCSETSF: u64 = 0x5404;
 const TCFLSH: u64 = 0x540b;
-const TIOCSCTTY: u64 = 0x540e;
-const TIOCGPGRP: u64 = 0x540f;
-const TIOCSPGRP: u64 = 0x5410;
 const TIOCGWINSZ: u64 = 0x5413;
 const TIOCSWINSZ: u64 = 0x5414;
 const FIONREAD: u64 = 0x541b;
-const TIOCNOTTY: u64 = 0x5422;
-const TIOCGSID: u64 = 0x5429;
 const TIOCGPTN: u64 = 0x8004_5430;
 const TIOCSPTLCK: u64 = 0x4004_5431;
 
@@ -124,9 +120,6 @@ struct State {
     /// Whether a slave was ever opened (master reads then see EIO once
     /// all are closed).
     slave_opened: bool,
-    /// Session the terminal controls, and its foreground process group.
-    session: i32,
-    foreground: i32,
 }
 
 impl State {
@@ -170,21 +163,29 @@ pub struct Pty {
     master_queue: WaitQueue,
     /// Notified when the slave may read or write.
     slave_queue: WaitQueue,
+    /// The session the terminal controls and its foreground group.
+    job: JobControl,
     created: Timespec,
 }
 
 impl Pty {
+    fn kernel(&self) -> Option<Kernel> {
+        Some(Kernel { inner: self.kernel.upgrade()? })
+    }
+
     /// Sends `sig` to the foreground process group.
-    fn signal_foreground(&self, pgrp: i32, sig: i32) {
-        let Some(inner) = self.kernel.upgrade() else { return };
-        let k = Kernel { inner };
-        if pgrp <= 0 {
-            return;
+    fn signal_foreground(&self, sig: i32) {
+        if let Some(k) = self.kernel() {
+            self.job.signal_foreground(&k, sig);
         }
-        for g in k.pids().groups() {
-            if g.pgid() == pgrp && g.zombie_status().is_none() {
-                k.send_group_signal(&g, signals::info(sig, signals::code::SI_KERNEL));
-            }
+    }
+
+    /// For the slave: may the caller change the terminal (background
+    /// groups are stopped first)?
+    fn check_change(&self, master: bool) -> Result<(), Errno> {
+        match self.kernel() {
+            Some(k) if !master => self.job.check_change(&k),
+            _ => Ok(()),
         }
     }
 
@@ -225,7 +226,7 @@ impl Pty {
                             s.line.clear();
                         }
                         s.echo(c);
-                        signals_to_send.push((s.foreground, sig));
+                        signals_to_send.push(sig);
                         continue;
                     }
                 }
@@ -264,8 +265,8 @@ impl Pty {
             }
             n
         };
-        for (pgrp, sig) in signals_to_send {
-            self.signal_foreground(pgrp, sig);
+        for sig in signals_to_send {
+            self.signal_foreground(sig);
         }
         self.slave_queue.notify(events::ALL);
         self.master_queue.notify(events::ALL);
@@ -281,6 +282,7 @@ impl Pty {
                 Ok(0)
             }
             TCSETS | TCSETSW | TCSETSF => {
+                self.check_change(master)?;
                 let mut b = [0u8; TERMIOS_SIZE];
                 mm.copy_in(arg, &mut b)?;
                 let mut s = lock(&self.state);
@@ -313,14 +315,14 @@ impl Pty {
             TIOCSWINSZ => {
                 let b = mm.read_bytes::<8>(arg)?;
                 let w = [0, 2, 4, 6].map(|i| u16::from_le_bytes([b[i], b[i + 1]]));
-                let (changed, fg) = {
+                let changed = {
                     let mut s = lock(&self.state);
                     let changed = s.winsize != w;
                     s.winsize = w;
-                    (changed, s.foreground)
+                    changed
                 };
                 if changed {
-                    self.signal_foreground(fg, libc::SIGWINCH);
+                    self.signal_foreground(libc::SIGWINCH);
                 }
                 Ok(0)
             }
@@ -332,6 +334,7 @@ impl Pty {
                 Ok(0)
             }
             TCFLSH => {
+                self.check_change(master)?;
                 let mut s = lock(&self.state);
                 match arg {
                     0 => {
@@ -356,81 +359,16 @@ impl Pty {
                 lock(&self.state).locked = mm.read_u32(arg)? != 0;
                 Ok(0)
             }
-            TIOCSCTTY => {
-                let (pgid, sid, tgid) = caller(&self.kernel).ok_or(Errno::ENOTTY)?;
-                if sid != tgid {
-                    return Err(Errno::EPERM);
-                }
-                let mut s = lock(&self.state);
-                if s.session != 0 && s.session != sid && arg != 1 {
-                    return Err(Errno::EPERM);
-                }
-                s.session = sid;
-                s.foreground = pgid;
-                Ok(0)
+            _ => {
+                let k = self.kernel().ok_or(Errno::ENOTTY)?;
+                let me: *const Pty = self;
+                let others = |sid| {
+                    super::tty::controlling_terminal(&k, sid).is_some_and(|t| !std::ptr::addr_eq(Arc::as_ptr(&t), me))
+                };
+                self.job.ioctl(&k, Some(mm), master, request, arg, others).unwrap_or(Err(Errno::ENOTTY))
             }
-            TIOCNOTTY => {
-                let (_, sid, tgid) = caller(&self.kernel).ok_or(Errno::ENOTTY)?;
-                let mut s = lock(&self.state);
-                if s.session != sid {
-                    return Err(Errno::ENOTTY);
-                }
-                if sid == tgid {
-                    s.session = 0;
-                    s.foreground = 0;
-                }
-                Ok(0)
-            }
-            TIOCGPGRP => {
-                let (_, sid, _) = caller(&self.kernel).ok_or(Errno::ENOTTY)?;
-                let s = lock(&self.state);
-                if !master && s.session != sid {
-                    return Err(Errno::ENOTTY);
-                }
-                let fg = s.foreground;
-                drop(s);
-                mm.write_u32(arg, fg as u32)?;
-                Ok(0)
-            }
-            TIOCSPGRP => {
-                let pgrp = mm.read_u32(arg)? as i32;
-                let (_, sid, _) = caller(&self.kernel).ok_or(Errno::ENOTTY)?;
-                if pgrp < 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let k = self.kernel.upgrade().map(|inner| Kernel { inner }).ok_or(Errno::ENOTTY)?;
-                let exists = k.pids().groups().iter().any(|g| g.pgid() == pgrp && g.sid() == sid);
-                let mut s = lock(&self.state);
-                if s.session != sid {
-                    return Err(Errno::ENOTTY);
-                }
-                if !exists {
-                    return Err(Errno::EPERM);
-                }
-                s.foreground = pgrp;
-                Ok(0)
-            }
-            TIOCGSID => {
-                let s = lock(&self.state);
-                if s.session == 0 {
-                    return Err(Errno::ENOTTY);
-                }
-                let sid = s.session;
-                drop(s);
-                mm.write_u32(arg, sid as u32)?;
-                Ok(0)
-            }
-            _ => Err(Errno::ENOTTY),
         }
     }
-}
-
-/// The calling task's (pgid, sid, tgid).
-fn caller(kernel: &Weak<KernelInner>) -> Option<(i32, i32, i32)> {
-    let (tgid, _) = crate::kernel::current::get()?;
-    let k = Kernel { inner: kernel.upgrade()? };
-    let g = k.pids().group(tgid)?;
-    Some((g.pgid(), g.sid(), tgid))
 }
 
 /// The pty registry of a kernel: the devpts directory.
@@ -471,11 +409,10 @@ impl Devpts {
                 master_open: true,
                 slaves_open: 0,
                 slave_opened: false,
-                session: 0,
-                foreground: 0,
             }),
             master_queue: WaitQueue::new(),
             slave_queue: WaitQueue::new(),
+            job: JobControl::new(),
             created: Timespec::now(),
         });
         ptys.insert(index, Arc::downgrade(&pty));
@@ -539,10 +476,9 @@ impl Devpts {
 }
 
 impl Devpts {
-    /// The pty whose session is `sid` (the session's controlling
-    /// terminal), if any.
-    fn controlling(&self, sid: i32) -> Option<Arc<Pty>> {
-        lock(&self.ptys).values().filter_map(|p| p.upgrade()).find(|p| lock(&p.state).session == sid)
+    /// The live pseudo-terminals.
+    pub(crate) fn terminals(&self) -> Vec<Arc<dyn Terminal>> {
+        lock(&self.ptys).values().filter_map(|p| p.upgrade()).map(|p| p as Arc<dyn Terminal>).collect()
     }
 }
 
@@ -580,18 +516,29 @@ impl Inode for TtyInode {
     }
 
     fn open(self: Arc<Self>, _flags: u32) -> Result<Box<dyn FileOps>, Errno> {
-        let (_, sid, _) = caller(&self.devpts.kernel).ok_or(Errno::ENXIO)?;
-        let pty = self.devpts.controlling(sid).ok_or(Errno::ENXIO)?;
+        let k = Kernel { inner: self.devpts.kernel.upgrade().ok_or(Errno::ENXIO)? };
+        let sid = Caller::current(&k).ok_or(Errno::ENXIO)?.sid;
+        super::tty::controlling_terminal(&k, sid).ok_or(Errno::ENXIO)?.reopen()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Terminal for Pty {
+    fn job(&self) -> &JobControl {
+        &self.job
+    }
+
+    fn reopen(self: Arc<Self>) -> Result<Box<dyn FileOps>, Errno> {
+        let pty = self;
         {
             let mut s = lock(&pty.state);
             s.slaves_open += 1;
             s.slave_opened = true;
         }
         Ok(Box::new(SlaveFile { pty }))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -669,13 +616,15 @@ impl Inode for SlaveInode {
         }
         s.slaves_open += 1;
         s.slave_opened = true;
+        drop(s);
         // A session leader without a terminal that opens one without
         // O_NOCTTY makes it its controlling terminal.
-        if oflags & flags::O_NOCTTY == 0 && s.session == 0 {
-            if let Some((pgid, sid, tgid)) = caller(&self.pty.kernel) {
-                if sid == tgid {
-                    s.session = sid;
-                    s.foreground = pgid;
+        if oflags & flags::O_NOCTTY == 0 && self.pty.job.session() == 0 {
+            if let Some(k) = self.pty.kernel() {
+                if let Some(c) = Caller::current(&k) {
+                    if c.sid == c.tgid && super::tty::controlling_terminal(&k, c.sid).is_none() {
+                        self.pty.job.set_controlling(c.sid, c.pgid);
+                    }
                 }
             }
         }
@@ -705,14 +654,10 @@ pub struct MasterFile {
 
 impl Drop for MasterFile {
     fn drop(&mut self) {
-        let (sid, fg) = {
-            let mut s = lock(&self.pty.state);
-            s.master_open = false;
-            (s.session, s.foreground)
-        };
+        lock(&self.pty.state).master_open = false;
         // Hang-up: the session hears of it.
-        if sid != 0 {
-            self.pty.signal_foreground(fg, libc::SIGHUP);
+        if self.pty.job.session() != 0 {
+            self.pty.signal_foreground(libc::SIGHUP);
         }
         self.pty.slave_queue.notify(events::ALL);
     }
@@ -784,6 +729,9 @@ impl Drop for SlaveFile {
 
 impl FileOps for SlaveFile {
     fn read(&self, ctx: &IoCtx, _offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if let Some(k) = self.pty.kernel() {
+            self.pty.job.check_read(&k)?;
+        }
         ctx.block(&[&self.pty.slave_queue], events::ALL, || {
             let mut s = lock(&self.pty.state);
             let canon = s.termios.lflag & ICANON != 0;
@@ -813,6 +761,9 @@ impl FileOps for SlaveFile {
     }
 
     fn write(&self, _ctx: &IoCtx, _offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        if let Some(k) = self.pty.kernel() {
+            self.pty.job.check_write(&k, || lock(&self.pty.state).termios.lflag & super::tty::TOSTOP != 0)?;
+        }
         {
             let mut s = lock(&self.pty.state);
             if !s.master_open {

@@ -54,7 +54,6 @@ use platforms::{MemoryFile, Platform};
 
 use crate::errno::Errno;
 use crate::fs::dev::{DevKind, DevNode};
-use crate::fs::host_fd::{HostFd, HostFile};
 use crate::fs::tmpfs::{Tmpfs, TmpfsInode};
 use crate::loader;
 use crate::mm::{lock, MM};
@@ -160,6 +159,8 @@ pub(crate) struct KernelInner {
     enosys_logged: Mutex<HashSet<u64>>,
     /// Abstract and path names of Unix sockets (the sandbox's namespace).
     pub unix_names: Arc<crate::net::unix::Namespace>,
+    /// Host terminals given to the sandbox (the console).
+    pub(crate) host_ttys: crate::fs::host_tty::Registry,
 }
 
 /// The Sentry's kernel: one per sandbox.
@@ -186,6 +187,17 @@ pub struct ProcessSpec {
     /// Resource limits to start with: (`RLIMIT_*`, soft, hard); the others
     /// keep their defaults.
     pub rlimits: Vec<(u32, u64, u64)>,
+}
+
+/// How [`Kernel::spawn`] starts a process, beyond its [`ProcessSpec`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpawnOptions {
+    /// The process leads a new session (as every spawned process does)
+    /// whose controlling terminal is its stdio's host terminal, with the
+    /// process in the foreground: a container process with
+    /// `process.terminal` set. Without a terminal among the stdio this does
+    /// nothing.
+    pub controlling_terminal: bool,
 }
 
 /// A running process started by [`Kernel::spawn_init`].
@@ -317,6 +329,7 @@ impl Kernel {
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
+                host_ttys: Default::default(),
             }),
         };
         let dev = k.new_tmpfs(crate::vfs::stat::makedev(0, 2));
@@ -437,6 +450,11 @@ impl Kernel {
     /// Loads `spec`'s program into a new address space and starts it as a
     /// new process on its own host thread.
     pub fn spawn_init(&self, spec: ProcessSpec) -> Result<TaskHandle, SentryError> {
+        self.spawn(spec, SpawnOptions::default())
+    }
+
+    /// [`spawn_init`](Kernel::spawn_init) with `options`.
+    pub fn spawn(&self, spec: ProcessSpec, options: SpawnOptions) -> Result<TaskHandle, SentryError> {
         let root = self.inner.root_dentry.clone();
         let cwd = walk(&root, &root, &spec.cwd, LookupFlags { follow: true, directory: true })
             .map_err(|e| SentryError::Exec { path: spec.cwd.clone(), errno: e })?;
@@ -463,11 +481,10 @@ impl Kernel {
         .map_err(exec_err)?;
 
         let mut fds = FdTable::new();
+        let mut terminal = None;
         for (i, fd) in spec.stdio.into_iter().enumerate() {
-            let host = HostFd::new(fd);
-            let fl = host.access_mode();
-            let inode: Arc<dyn Inode> = host.clone();
-            let f = Arc::new(File::new(None, inode, Box::new(HostFile(host)), fl));
+            let (f, tty) = self.stdio_file(fd).map_err(SentryError::Fs)?;
+            terminal = terminal.or(tty);
             fds.insert_at(i as i32, f, false, fd_table::DEFAULT_NOFILE).map_err(SentryError::Fs)?;
         }
         let tid = self.pids().alloc().map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
@@ -483,6 +500,10 @@ impl Kernel {
         }
         if tid == 1 {
             *lock(&self.inner.init) = Arc::downgrade(&tg);
+        }
+        if let Some(tty) = terminal.filter(|_| options.controlling_terminal) {
+            // The runtime's choice: taken from any session that had it.
+            tty.job().set_controlling(tg.sid(), tg.pgid());
         }
         let fsctx = FsContext { root, cwd, umask: 0o022 };
         let shared = TaskShared::new(tid, 0);
@@ -736,9 +757,13 @@ impl Kernel {
         if !tg.task_exited(task.tid, status) {
             return;
         }
-        // The process is gone: so are its POSIX record locks and timers.
+        // The process is gone: so are its POSIX record locks and timers,
+        // and a session leader's controlling terminal.
         self.inner.locks.release_process(tg.tgid);
         lock(&tg.timers).clear();
+        if tg.sid() == tg.tgid {
+            crate::fs::tty::session_leader_exited(self, tg.tgid);
+        }
         let init = self.init();
         let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));
         if is_init {
