@@ -68,17 +68,26 @@ fi
 
 mkdir -p "$(dirname "$config")"
 [ -e "$config" ] || { echo 'version = 2' > "$config"; echo "created $config"; }
+if grep -Eq '^[[:space:]]*disabled_plugins[[:space:]]*=.*"(io\.containerd\.grpc\.v1\.)?cri"' "$config"; then
+  echo "install.sh: warning: $config disables the CRI plugin; Kubernetes cannot use runsc until it is enabled" >&2
+fi
 if grep -q 'containerd.runtimes.runsc\]' "$config"; then
   echo "$config already has the runsc runtime"
 else
+  # The snippets (comments dropped), with ConfigPath pointing at runsc.toml.
   {
     echo
     echo '# Added by rvisor install.sh'
-    echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]'
-    echo '  runtime_type = "io.containerd.runsc.v1"'
-    echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]'
-    echo '  TypeUrl = "io.containerd.runsc.v1.options"'
-    echo "  ConfigPath = \"$runsc_config\""
+    while IFS= read -r line; do
+      case "$line" in
+        '#'*) ;;
+        *ConfigPath\ =*) printf '  ConfigPath = "%s"\n' "$runsc_config" ;;
+        *) printf '%s\n' "$line" ;;
+      esac
+    done < "$here/containerd-config.toml"
+    if ! grep -Eq 'containerd\.runtimes\.("runc"|runc)\]' "$config"; then
+      grep -v '^#' "$here/containerd-config-runc.toml"
+    fi
   } >> "$config"
   echo "added the runsc runtime to $config"
   if [ "$restart" = 1 ] && [ "$custom_prefix" = 0 ] && command -v systemctl >/dev/null 2>&1 \

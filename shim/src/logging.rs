@@ -4,6 +4,7 @@
 //! records are forwarded to the same place.
 
 use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
 
@@ -30,6 +31,13 @@ pub fn init_fifo(debug: bool) {
     // the shim.
     match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open("log") {
         Ok(f) => {
+            // The shim's stderr too: what its children (Gofers) and the
+            // sandbox library print there lands in containerd's log rather
+            // than nowhere.
+            // SAFETY: dup2 onto fd 2 of a descriptor we own; fd 2 stays open.
+            if unsafe { libc::dup2(f.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+                tracing::debug!("redirecting stderr to the log FIFO: {}", std::io::Error::last_os_error());
+            }
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter(debug))
                 .with_ansi(false)

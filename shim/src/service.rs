@@ -1,6 +1,14 @@
 //! The ttrpc task service (task API v2): converts containerd's protobuf
 //! requests into calls on a [`ContainerRuntime`], tracks exits, and
-//! publishes task events. Protobuf types stay in this file.
+//! publishes task events (`/tasks/create`, `start`, `exit`, `delete`,
+//! `paused`, `resumed`, `oom`). Protobuf types stay in this file.
+//!
+//! Through the sandbox's host cgroup ([`Cgroup`]): Stats (as
+//! `io.containerd.cgroups.v2.Metrics`), Pause/Resume (the freezer), Update
+//! (resource limits) and OOM events. Interim until the sandbox library
+//! has them: Pids lists the sandbox's host processes (Sentry and stubs),
+//! not the processes inside it. Not supported (`Unimplemented`): Exec,
+//! ResizePty (terminals), Checkpoint.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +23,7 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 use containerd_shim_protos::cgroups_v2::metrics as cgv2;
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -24,7 +32,7 @@ use containerd_shim_protos::topics;
 use containerd_shim_protos::ttrpc::{self, Code};
 use tokio::sync::{watch, Notify};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, Resources};
 use crate::config::RunscConfig;
 use crate::pod::{exit_status, KILLED_EXIT_STATUS};
 use crate::runtime::{ContainerRuntime, CreateParams, RuntimeError, Status};
@@ -36,6 +44,14 @@ pub const CONFIG_FILE: &str = "runsc-config.json";
 
 /// How long output may keep flowing after the container's init exited.
 const OUTPUT_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a running container's cgroup is checked for OOM kills (one
+/// small read of `memory.events` or `memory.oom_control`).
+const OOM_POLL: Duration = Duration::from_secs(1);
+
+/// The type URL containerd gives the OCI `LinuxResources` (JSON) of a task
+/// Update, without the `types.containerd.io/` prefix.
+const LINUX_RESOURCES_TYPE: &str = "opencontainers/runtime-spec/1/LinuxResources";
 
 fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
@@ -213,11 +229,13 @@ impl<R: ContainerRuntime> TaskService<R> {
     }
 
     /// Watches container `id` (sandbox pid `pid`) until its init exits,
-    /// drains its output, records the exit and publishes TaskExit.
+    /// publishing TaskOOM when the OOM killer strikes in its `cgroup`;
+    /// then drains its output, records the exit and publishes TaskExit.
     fn watch_exit(
         &self,
         id: String,
         pid: u32,
+        cgroup: Option<Cgroup>,
         copies: Arc<tokio::sync::Mutex<StdioCopies>>,
         tx: watch::Sender<Option<Exit>>,
     ) {
@@ -226,33 +244,41 @@ impl<R: ContainerRuntime> TaskService<R> {
         let publisher = self.publisher.clone();
         let namespace = self.namespace.clone();
         tokio::spawn(async move {
+            let mut oom = OomWatch { id: id.clone(), seen: cgroup.as_ref().map_or(0, Cgroup::oom_kills), cgroup };
             let wait_id = id.clone();
             let mut wait = tokio::task::spawn_blocking(move || rt.wait(&wait_id));
             let pid_i32 = i32::try_from(pid).unwrap_or(0);
-            let code = tokio::select! {
-                r = &mut wait => match r {
-                    Ok(Ok(ws)) => exit_status(ws),
-                    Ok(Err(e)) => {
-                        tracing::warn!("container {id}: waiting through the sandbox failed: {e}");
-                        sandbox_death(&reaped, pid_i32).await
-                    }
-                    Err(e) => {
-                        tracing::warn!("container {id}: wait task failed: {e}");
-                        sandbox_death(&reaped, pid_i32).await
-                    }
-                },
-                code = reaped.wait(pid_i32), if pid_i32 > 0 => {
-                    // The sandbox process is gone; its answer to Wait may
-                    // still be in flight.
-                    match tokio::time::timeout(Duration::from_secs(2), &mut wait).await {
-                        Ok(Ok(Ok(ws))) => exit_status(ws),
-                        _ => {
-                            tracing::warn!("container {id}: sandbox process {pid} exited ({code}) without reporting an exit");
-                            code.clamp(0, 255) as u32
+            let mut tick = tokio::time::interval(OOM_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let code = loop {
+                tokio::select! {
+                    r = &mut wait => break match r {
+                        Ok(Ok(ws)) => exit_status(ws),
+                        Ok(Err(e)) => {
+                            tracing::warn!("container {id}: waiting through the sandbox failed: {e}");
+                            sandbox_death(&reaped, pid_i32).await
                         }
+                        Err(e) => {
+                            tracing::warn!("container {id}: wait task failed: {e}");
+                            sandbox_death(&reaped, pid_i32).await
+                        }
+                    },
+                    code = reaped.wait(pid_i32), if pid_i32 > 0 => {
+                        // The sandbox process is gone; its answer to Wait may
+                        // still be in flight.
+                        break match tokio::time::timeout(Duration::from_secs(2), &mut wait).await {
+                            Ok(Ok(Ok(ws))) => exit_status(ws),
+                            _ => {
+                                tracing::warn!("container {id}: sandbox process {pid} exited ({code}) without reporting an exit");
+                                code.clamp(0, 255) as u32
+                            }
+                        };
                     }
+                    _ = tick.tick(), if oom.cgroup.is_some() => oom.check(&publisher, &namespace).await,
                 }
             };
+            // An OOM kill that ended the container is reported before its exit.
+            oom.check(&publisher, &namespace).await;
             copies.lock().await.finish(OUTPUT_GRACE).await;
             let exit = Exit { status: code, at: SystemTime::now() };
             tracing::info!("container {id} exited with status {code}");
@@ -267,6 +293,26 @@ impl<R: ContainerRuntime> TaskService<R> {
             };
             publish(&publisher, &namespace, topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev)).await;
         });
+    }
+}
+
+/// Publishes TaskOOM when the OOM kill count of a container's cgroup grows.
+struct OomWatch {
+    id: String,
+    cgroup: Option<Cgroup>,
+    seen: u64,
+}
+
+impl OomWatch {
+    async fn check(&mut self, publisher: &RemotePublisher, namespace: &str) {
+        let Some(cg) = &self.cgroup else { return };
+        let kills = cg.oom_kills();
+        if kills > self.seen {
+            self.seen = kills;
+            tracing::warn!("container {}: the OOM killer struck in its sandbox's cgroup ({kills} kills)", self.id);
+            let ev = TaskOOM { container_id: self.id.clone(), ..Default::default() };
+            publish(publisher, namespace, topics::TASK_OOM_EVENT_TOPIC, Box::new(ev)).await;
+        }
     }
 }
 
@@ -384,6 +430,25 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         } else {
             None
         };
+        if let Some((cg, true)) = &cgroup {
+            // The spec's limits bound the whole sandbox. Best effort, like
+            // the cgroup itself: a host whose cgroups cannot be written
+            // still runs containers.
+            let (cg, cbundle) = (cg.clone(), bundle.clone());
+            let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let r = Resources::from_bundle(&cbundle)?;
+                if !r.is_empty() {
+                    cg.apply(&r)?;
+                }
+                Ok(())
+            })
+            .await;
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("container {id}: resource limits not applied: {e:#}"),
+                Err(e) => tracing::warn!("container {id}: resource limits not applied: {e}"),
+            }
+        }
         let (exit, _) = watch::channel(None);
         self.containers().insert(
             id.clone(),
@@ -421,20 +486,20 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
         Self::check_exec(&req.exec_id)?;
         let id = req.id.clone();
-        let (pid, copies, tx) = {
+        let (pid, cgroup, copies, tx) = {
             let map = self.containers();
             let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
             if c.started {
                 return Err(status(Code::FAILED_PRECONDITION, format!("container {id} was already started")));
             }
-            (c.pid, c.copies.clone(), c.exit.clone())
+            (c.pid, c.cgroup.as_ref().map(|(cg, _)| cg.clone()), c.copies.clone(), c.exit.clone())
         };
         let sid = id.clone();
         self.blocking(move |rt| rt.start(&sid)).await.map_err(|e| runtime_error(&format!("runsc start {id}"), e))?;
         if let Some(c) = self.containers().get_mut(&id) {
             c.started = true;
         }
-        self.watch_exit(id.clone(), pid, copies, tx);
+        self.watch_exit(id.clone(), pid, cgroup, copies, tx);
         let ev = TaskStart { container_id: id, pid, ..Default::default() };
         self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(ev)).await;
         Ok(api::StartResponse { pid, ..Default::default() })
@@ -601,6 +666,7 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         })
     }
 
+    /// Interim: the sandbox's host pids (see [`ContainerRuntime::pids`]).
     async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
         let id = req.id.clone();
         if !self.containers().contains_key(&id) {
@@ -663,9 +729,23 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
             .await
             .map_err(|e| status(Code::UNKNOWN, format!("reading the cgroup of {}: {e}", req.id)))?;
         let metrics = cgv2::Metrics {
-            pids: MessageField::some(cgv2::PidsStat { current: usage.pids, ..Default::default() }),
-            cpu: MessageField::some(cgv2::CPUStat { usage_usec: usage.cpu_usec, ..Default::default() }),
-            memory: MessageField::some(cgv2::MemoryStat { usage: usage.memory, ..Default::default() }),
+            pids: MessageField::some(cgv2::PidsStat {
+                current: usage.pids,
+                limit: usage.pids_limit,
+                ..Default::default()
+            }),
+            cpu: MessageField::some(cgv2::CPUStat {
+                usage_usec: usage.cpu_usec,
+                user_usec: usage.cpu_user_usec,
+                system_usec: usage.cpu_system_usec,
+                ..Default::default()
+            }),
+            memory: MessageField::some(cgv2::MemoryStat {
+                usage: usage.memory,
+                usage_limit: usage.memory_limit,
+                ..Default::default()
+            }),
+            memory_events: MessageField::some(cgv2::MemoryEvents { oom_kill: usage.oom_kills, ..Default::default() }),
             ..Default::default()
         };
         let value = metrics
@@ -697,8 +777,45 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         Ok(api::Empty::new())
     }
 
-    async fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        Err(not_supported("updating resources"))
+    async fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        let id = req.id.clone();
+        let cgroup = {
+            let map = self.containers();
+            let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
+            if c.exit.borrow().is_some() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is not running")));
+            }
+            c.cgroup.clone()
+        };
+        let Some(any) = req.resources.as_ref() else {
+            return Ok(api::Empty::new());
+        };
+        if !any.type_url.ends_with(LINUX_RESOURCES_TYPE) {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                format!(
+                    "container {id}: unsupported resources type {:?} (expected {LINUX_RESOURCES_TYPE})",
+                    any.type_url
+                ),
+            ));
+        }
+        let resources = Resources::from_json(&any.value)
+            .map_err(|e| status(Code::INVALID_ARGUMENT, format!("container {id}: invalid resources: {e}")))?;
+        let cg = match cgroup {
+            Some((cg, true)) => cg,
+            _ => {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {id}: its sandbox has no cgroup of its own to apply resources to"),
+                ))
+            }
+        };
+        tracing::info!("update {id}: {resources:?}");
+        tokio::task::spawn_blocking(move || cg.apply(&resources))
+            .await
+            .map_err(|e| status(Code::UNKNOWN, format!("updating the resources of {id}: {e}")))?
+            .map_err(|e| status(Code::UNKNOWN, format!("updating the resources of {id}: {e}")))?;
+        Ok(api::Empty::new())
     }
 
     async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {

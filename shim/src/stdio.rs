@@ -3,6 +3,13 @@
 //! The container gets pipes; the shim copies between them and the FIFOs,
 //! so that it controls when containerd sees end-of-file (after the
 //! container's output is drained) and can close stdin on `CloseIO`.
+//!
+//! The sandbox process keeps its copies of the pipes' write ends until the
+//! container is deleted, so end-of-file never comes when the container
+//! exits. The Sentry writes the application's output to the pipe within the
+//! write system call, so once the init's exit is reported all of it is in
+//! the pipe: [`StdioCopies::finish`] drains what is there and then closes
+//! the FIFOs.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -12,7 +19,7 @@ use std::time::Duration;
 use sandbox::container::ContainerStdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The FIFO paths of a task's stdio (empty: none).
@@ -27,11 +34,72 @@ pub struct StdioPaths {
 }
 
 /// The shim's side of a container's stdio: the copy tasks.
-#[derive(Default)]
 pub struct StdioCopies {
     close_stdin: Option<oneshot::Sender<()>>,
     stdin: Option<JoinHandle<()>>,
     outputs: Vec<JoinHandle<()>>,
+    /// Tells the output copies to drain what is buffered and stop.
+    drain: watch::Sender<bool>,
+}
+
+impl Default for StdioCopies {
+    fn default() -> StdioCopies {
+        StdioCopies { close_stdin: None, stdin: None, outputs: Vec::new(), drain: watch::channel(false).0 }
+    }
+}
+
+/// A non-blocking read(2) of the pipe, whatever tokio last saw of its
+/// readiness (its `try_read` answers WouldBlock for a pipe it has not yet
+/// seen readable, which would lose output not yet noticed).
+fn read_now(r: &pipe::Receiver, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `buf` is valid for `buf.len()` bytes; the descriptor is open
+    // (owned by `r`) and non-blocking.
+    let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Copies the container's output pipe `r` to `fifo` until end-of-file, or,
+/// once `drain` turns true, until the pipe is empty.
+async fn copy_output(mut r: pipe::Receiver, mut fifo: pipe::Sender, mut drain: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut draining = *drain.borrow();
+    loop {
+        if draining {
+            match read_now(&r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if fifo.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("draining container output: {e}");
+                    break;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            n = r.read(&mut buf) => match n {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Err(e) = fifo.write_all(&buf[..n]).await {
+                        tracing::debug!("copying container output: {e}");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("reading container output: {e}");
+                    break;
+                }
+            },
+            changed = drain.changed() => draining = changed.is_err() || *drain.borrow(),
+        }
+    }
+    let _ = fifo.flush().await;
 }
 
 fn new_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -96,16 +164,10 @@ pub fn open(paths: &StdioPaths) -> io::Result<(ContainerStdio, StdioCopies)> {
             return dev_null(true);
         }
         // Read-write never blocks and never fails for want of a reader.
-        let mut fifo =
-            pipe::OpenOptions::new().read_write(true).open_sender(path).map_err(|e| with_path(e, what, path))?;
+        let fifo = pipe::OpenOptions::new().read_write(true).open_sender(path).map_err(|e| with_path(e, what, path))?;
         let (r, w) = new_pipe()?;
-        let mut r = pipe::Receiver::from_owned_fd(r)?;
-        copies.outputs.push(tokio::spawn(async move {
-            if let Err(e) = tokio::io::copy(&mut r, &mut fifo).await {
-                tracing::debug!("copying container output: {e}");
-            }
-            let _ = fifo.flush().await;
-        }));
+        let r = pipe::Receiver::from_owned_fd(r)?;
+        copies.outputs.push(tokio::spawn(copy_output(r, fifo, copies.drain.subscribe())));
         Ok(w)
     };
     let stdout = output(&paths.stdout, "stdout FIFO")?;
@@ -122,20 +184,28 @@ impl StdioCopies {
         }
     }
 
-    /// After the container exited: waits (at most `grace`) for its output
-    /// to drain, then closes the FIFOs so that containerd sees end-of-file.
-    pub async fn finish(&mut self, grace: Duration) {
+    /// After the container exited: copies the output still in the pipes
+    /// (for at most `grace`, should containerd not read), then closes the
+    /// FIFOs so that containerd sees end-of-file.
+    /// Returns whether all output was copied in time.
+    pub async fn finish(&mut self, grace: Duration) -> bool {
         self.close_stdin();
+        self.drain.send_replace(true);
         let deadline = tokio::time::Instant::now() + grace;
+        let mut complete = true;
         for mut task in self.outputs.drain(..) {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                tracing::warn!("container output still open after exit; closing it");
+                tracing::warn!(
+                    "container output not copied within {grace:?} after exit (is containerd reading?); closing it"
+                );
                 task.abort();
+                complete = false;
             }
         }
         if let Some(task) = self.stdin.take() {
             task.abort();
         }
+        complete
     }
 
     /// Stops copying at once (failed create, delete).
@@ -171,10 +241,13 @@ mod tests {
         let (stdio, mut copies) = open(&paths).unwrap();
         let mut w = std::fs::File::from(stdio.stdout);
         w.write_all(b"hello\n").unwrap();
+        // The sandbox keeps the write ends open after the container exited:
+        // finish drains without waiting for end-of-file (the limit is only
+        // hang protection).
+        assert!(copies.finish(Duration::from_secs(600)).await, "finish waited for end-of-file");
         drop(w);
         drop(stdio.stdin);
         drop(stdio.stderr);
-        copies.finish(Duration::from_secs(30)).await;
         set_blocking(&reader);
         let mut got = String::new();
         reader.read_to_string(&mut got).unwrap();

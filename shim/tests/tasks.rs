@@ -98,21 +98,17 @@ fn frozen(c: &Containerd, id: &str) -> Option<bool> {
 
 /// The cgroup the shim may have made for sandbox `id` is gone.
 fn assert_no_cgroup(id: &str) {
-    for ctl in ["unified", "freezer", "memory", "pids", "cpuacct", ""] {
+    for ctl in ["unified", "freezer", "memory", "pids", "cpuacct", "cpu", ""] {
         let own = std::path::Path::new("/sys/fs/cgroup").join(ctl).join("rvisor").join(id);
         assert!(!own.exists(), "cgroup left behind: {}", own.display());
     }
 }
 
 /// A detached task is RUNNING; SIGTERM reaches the trap of its shell,
-/// whose exit status `ctr task delete` reports; nothing is left behind.
-///
-/// Ignored until the sandbox delivers an externally sent SIGTERM to a
-/// handler of the container's init: the same trap runs when the shell
-/// signals itself inside the sandbox, but `runsc kill` (control Signal)
-/// does not reach it, so the task stays RUNNING.
+/// whose exit status a Wait after the exit (`ctr task attach`) reports;
+/// nothing is left behind.
 #[test]
-fn kill_sigterm_runs_the_trap_and_delete_reports_its_status() {
+fn kill_sigterm_runs_the_trap_and_a_late_wait_reports_its_status() {
     let Some(c) = containerd() else { return };
     let id = "term1";
     run_detached(&c, id, &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 1; done"]);
@@ -120,7 +116,12 @@ fn kill_sigterm_runs_the_trap_and_delete_reports_its_status() {
     let out = c.ctr(&["task", "kill", id]);
     assert!(out.status.success(), "ctr task kill: {}", text(&out));
     wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 42);
+    // A Wait that comes after the exit returns it: ctr task attach waits
+    // (and then deletes the task).
+    let out = c.ctr(&["task", "attach", id]);
+    assert_eq!(out.status.code(), Some(42), "ctr task attach: {}", text(&out));
+    let out = c.ctr(&["containers", "delete", id]);
+    assert!(out.status.success(), "ctr containers delete {id}: {}", text(&out));
     c.assert_clean(id);
 }
 
@@ -224,4 +225,148 @@ fn twenty_concurrent_containers_print_their_output() {
         c.assert_clean(&format!("many{i}"));
         assert_no_cgroup(&format!("many{i}"));
     }
+}
+
+/// Past its memory limit (`ctr run --memory-limit`, applied to the
+/// sandbox's cgroup) a container is OOM-killed: the shim publishes
+/// `/tasks/oom` before `/tasks/exit`, and the exit status is 137.
+#[test]
+fn memory_limit_oom_kill_publishes_task_oom() {
+    let Some(c) = containerd() else { return };
+    let id = "oom1";
+    let mut events = c.ctr_spawn(&["events"]);
+    let config = c.path().join("runsc.toml");
+    // busybox tail buffers a line that never ends.
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--memory-limit",
+        &(64u64 << 20).to_string(),
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        config.to_str().unwrap(),
+        IMAGE,
+        id,
+        "busybox",
+        "tail",
+        "/dev/zero",
+    ]);
+    eprintln!("ctr run: {}", text(&out));
+    // SAFETY: signalling the ctr this test started.
+    unsafe { libc::kill(events.id() as i32, libc::SIGTERM) };
+    let _ = events.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut log).unwrap();
+    eprintln!("events:\n{log}");
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out));
+    let oom = log.lines().position(|l| l.contains("/tasks/oom") && l.contains(id));
+    let exit = log.lines().position(|l| l.contains("/tasks/exit") && l.contains(id));
+    assert!(oom.is_some(), "no /tasks/oom event for {id}:\n{log}");
+    assert!(oom < exit, "/tasks/oom after /tasks/exit:\n{log}");
+    c.assert_clean(id);
+    assert_no_cgroup(id);
+}
+
+/// containerd's `Tasks.Update` (gRPC; `ctr` has no command for it).
+mod update {
+    /// `containerd.services.tasks.v1.UpdateTaskRequest`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct UpdateTaskRequest {
+        #[prost(string, tag = "1")]
+        pub container_id: String,
+        #[prost(message, optional, tag = "2")]
+        pub resources: Option<Any>,
+    }
+
+    /// `google.protobuf.Any`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+
+    /// `google.protobuf.Empty`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Empty {}
+
+    /// The type URL containerd gives OCI `LinuxResources` (JSON).
+    pub const LINUX_RESOURCES: &str = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
+
+    /// Sends `Tasks.Update` for container `id` of namespace `ns`.
+    pub async fn update(
+        sock: &std::path::Path,
+        ns: &str,
+        id: &str,
+        type_url: &str,
+        value: &[u8],
+    ) -> Result<(), tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(super::common::grpc_channel(sock).await);
+        grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut req = tonic::Request::new(UpdateTaskRequest {
+            container_id: id.into(),
+            resources: Some(Any { type_url: type_url.into(), value: value.to_vec() }),
+        });
+        req.metadata_mut().insert("containerd-namespace", ns.parse().expect("namespace header"));
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/containerd.services.tasks.v1.Tasks/Update");
+        grpc.unary::<_, Empty, _>(req, path, tonic_prost::ProstCodec::default()).await.map(|_| ())
+    }
+}
+
+/// A cgroup file of the sandbox whose host pid is `pid` (v1: in hierarchy
+/// `controller`).
+fn cgroup_file(pid: u32, controller: &str, file: &str) -> Option<String> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let dir = if root.join("cgroup.controllers").exists() {
+        root.join(cgroups.lines().find_map(|l| l.strip_prefix("0::"))?.trim_start_matches('/'))
+    } else {
+        let path = cgroups.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctls, path) = (f.next()?, f.next()?, f.next()?);
+            ctls.split(',').any(|c| c == controller).then(|| path.to_string())
+        })?;
+        root.join(controller).join(path.trim_start_matches('/'))
+    };
+    std::fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
+}
+
+/// A task Update (as CRI's UpdateContainerResources sends it) sets the
+/// memory and pids limits of the sandbox's cgroup; a resources message of
+/// another type is an InvalidArgument error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_sets_the_sandbox_cgroup_limits() {
+    let Some(c) = containerd() else { return };
+    let id = "upd1";
+    run_detached(&c, id, &["sleep", "1000"]);
+    wait_status(&c, id, "RUNNING");
+    let out = c.ctr(&["task", "ls"]);
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&id)).then(|| f.get(1)?.parse().ok()).flatten()
+        })
+        .expect("task pid");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (mem_file, pids_file) = if v2 { ("memory.max", "pids.max") } else { ("memory.limit_in_bytes", "pids.max") };
+
+    let json = br#"{"memory":{"limit":268435456},"pids":{"limit":64},"devices":[{"allow":false,"access":"rwm"}]}"#;
+    update::update(&c.sock(), c.namespace(), id, update::LINUX_RESOURCES, json)
+        .await
+        .unwrap_or_else(|e| panic!("Tasks.Update: {e}\n{}", c.log()));
+    assert_eq!(cgroup_file(pid, "memory", mem_file).as_deref(), Some("268435456"));
+    assert_eq!(cgroup_file(pid, "pids", pids_file).as_deref(), Some("64"));
+
+    let e = update::update(&c.sock(), c.namespace(), id, "example.com/Other", b"{}").await.unwrap_err();
+    assert!(e.message().contains("unsupported resources type"), "{e}");
+
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill: {}", text(&out));
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(delete_task(&c, id), 137);
+    c.assert_clean(id);
+    assert_no_cgroup(id);
 }

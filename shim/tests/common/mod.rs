@@ -14,6 +14,30 @@ use sha2::{Digest, Sha256};
 
 pub const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-runsc-v1");
 pub const IMAGE: &str = "docker.io/library/rvisor-shim-test:latest";
+/// The same busybox layer, running `sleep` by default: the CRI pod
+/// sandbox ("pause") image of the CRI tests.
+pub const PAUSE_IMAGE: &str = "docker.io/library/rvisor-pause:latest";
+/// The runsc state root, under the instance's directory. Short: the
+/// sandbox's control socket, ROOT/<id>/control.sock, must fit in a unix
+/// socket address (107 bytes) with CRI's 64-character ids.
+const RUNSC_ROOT: &str = "rs";
+/// containerd's namespace for CRI.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+
+/// A gRPC channel to containerd's socket `sock` (its own API and CRI).
+pub async fn grpc_channel(sock: &Path) -> tonic::transport::Channel {
+    let sock = sock.to_path_buf();
+    tonic::transport::Endpoint::try_from("http://[::]:50051")
+        .expect("endpoint")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let sock = sock.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(sock).await?))
+            }
+        }))
+        .await
+        .expect("connecting to containerd's gRPC socket")
+}
 
 /// Runs a command with a safety timeout (only to avoid hanging the suite).
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
@@ -48,8 +72,9 @@ fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
 }
 
-/// Builds an OCI image layout tar: one gzip layer holding busybox-static.
-fn build_image(busybox: &Path, out: &Path) {
+/// Builds an OCI image layout tar named `name` whose default command is
+/// `cmd`: one gzip layer holding busybox-static.
+fn build_image(busybox: &Path, out: &Path, name: &str, cmd: &[&str]) {
     // The layer.
     let mut layer = tar::Builder::new(Vec::new());
     let mut dir = |name: &str| {
@@ -85,7 +110,7 @@ fn build_image(busybox: &Path, out: &Path) {
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "config": { "Env": ["PATH=/bin"], "Cmd": ["/bin/sh"] },
+        "config": { "Env": ["PATH=/bin"], "Cmd": cmd },
         "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] }
     })
     .to_string()
@@ -114,7 +139,7 @@ fn build_image(busybox: &Path, out: &Path) {
             "size": manifest.len(),
             "platform": { "architecture": "amd64", "os": "linux" },
             "annotations": {
-                "io.containerd.image.name": IMAGE,
+                "io.containerd.image.name": name,
                 "org.opencontainers.image.ref.name": "latest"
             }
         }]
@@ -138,8 +163,8 @@ fn build_image(busybox: &Path, out: &Path) {
     out_tar.finish().unwrap();
 }
 
-/// The runsc binary next to the shim (building it if needed); `None`
-/// with a message if it cannot be had.
+/// The runsc binary next to the shim (building it, in the shim's
+/// profile, if needed); `None` with a message if it cannot be had.
 fn runsc() -> Option<PathBuf> {
     let bin_dir = Path::new(SHIM).parent()?;
     let runsc = bin_dir.join("runsc");
@@ -148,11 +173,13 @@ fn runsc() -> Option<PathBuf> {
     }
     let target = bin_dir.parent()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "sandbox", "--bin", "runsc"]);
+    if bin_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
     let out = run_with_timeout(
-        Command::new(cargo)
-            .args(["build", "-p", "sandbox", "--bin", "runsc"])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(env!("CARGO_MANIFEST_DIR")),
+        cmd.env("CARGO_TARGET_DIR", target).current_dir(env!("CARGO_MANIFEST_DIR")),
         Duration::from_secs(900),
     );
     if !out.status.success() || !runsc.is_file() {
@@ -169,8 +196,51 @@ pub struct Containerd {
     ns: String,
 }
 
+/// Runs `deploy/install.sh` as a node would: binaries into `prefix/bin`,
+/// the runtime's CRI entries (`deploy/containerd-config*.toml`) appended
+/// to `config`, pointing at `runsc_toml`. The CRI tests thus run on what
+/// the deployment installs.
+fn install(prefix: &Path, config: &Path, runsc_toml: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/install.sh");
+    let bin_dir = Path::new(SHIM).parent().expect("the shim's directory");
+    let out = run_with_timeout(
+        Command::new("/bin/sh")
+            .arg(&script)
+            .arg("--prefix")
+            .arg(prefix)
+            .arg("--config")
+            .arg(config)
+            .arg("--runsc-config")
+            .arg(runsc_toml)
+            .arg("--bin-dir")
+            .arg(bin_dir)
+            .arg("--no-restart"),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{} failed: {}{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Containerd {
+    /// A containerd without its CRI plugin.
     pub fn start() -> Option<Containerd> {
+        Containerd::start_with(false)
+    }
+
+    /// A containerd with its CRI plugin (socket [`Containerd::sock`]),
+    /// pod sandbox image [`PAUSE_IMAGE`], no CNI configuration (host-network
+    /// pods only), and the shim, runsc and the CRI runtime `runsc` installed
+    /// by `deploy/install.sh`.
+    pub fn start_cri() -> Option<Containerd> {
+        Containerd::start_with(true)
+    }
+
+    fn start_with(cri: bool) -> Option<Containerd> {
         for tool in ["/usr/bin/containerd", "/usr/bin/ctr", "/bin/busybox"] {
             if !Path::new(tool).exists() {
                 eprintln!("SKIP: {tool} is not installed");
@@ -186,13 +256,15 @@ impl Containerd {
         let d = dir.path();
         let bin = d.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        symlink(SHIM, bin.join("containerd-shim-runsc-v1")).unwrap();
-        symlink(&runsc, bin.join("runsc")).unwrap();
-        let config = format!(
+        if !cri {
+            symlink(SHIM, bin.join("containerd-shim-runsc-v1")).unwrap();
+            symlink(&runsc, bin.join("runsc")).unwrap();
+        }
+        let mut config = format!(
             r#"version = 2
 root = "{d}/root"
 state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+{disabled}
 [grpc]
   address = "{d}/containerd.sock"
 [ttrpc]
@@ -200,14 +272,32 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   level = "debug"
 "#,
-            d = d.display()
+            d = d.display(),
+            disabled = if cri { "" } else { r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"# },
         );
+        if cri {
+            config.push_str(&format!(
+                r#"[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni/bin"
+    conf_dir = "{d}/cni/net.d"
+"#,
+                d = d.display()
+            ));
+        }
         std::fs::write(d.join("config.toml"), config).unwrap();
         std::fs::write(
             d.join("runsc.toml"),
-            format!("root = \"{}/runsc-root\"\n[runsc_config]\nplatform = \"ptrace\"\n", d.display()),
+            format!("root = \"{}\"\n[runsc_config]\nplatform = \"ptrace\"\n", d.join(RUNSC_ROOT).display()),
         )
         .unwrap();
+        if cri {
+            // Into DIR/bin, with the CRI runtime entries and ConfigPath.
+            install(d, &d.join("config.toml"), &d.join("runsc.toml"));
+        }
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
         let child = Command::new("/usr/bin/containerd")
             .arg("--config")
@@ -244,20 +334,65 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         std::fs::read_to_string(self.path().join("containerd.log")).unwrap_or_default()
     }
 
+    /// The containerd namespace of the `ctr` calls.
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
     pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_in(&self.ns, args)
+    }
+
+    /// `ctr` in containerd namespace `ns`.
+    pub fn ctr_in(&self, ns: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new("/usr/bin/ctr");
-        cmd.arg("-a").arg(self.sock()).arg("-n").arg(&self.ns).args(args);
+        cmd.arg("-a").arg(self.sock()).arg("-n").arg(ns).args(args);
         run_with_timeout(&mut cmd, Duration::from_secs(90))
     }
 
+    /// Starts `ctr` (in the test's namespace) in the background, its
+    /// output piped; the caller ends it.
+    pub fn ctr_spawn(&self, args: &[&str]) -> Child {
+        Command::new("/usr/bin/ctr")
+            .arg("-a")
+            .arg(self.sock())
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning ctr")
+    }
+
+    /// Imports [`IMAGE`] into the test's namespace.
     pub fn import_image(&self) {
-        let tar = self.path().join("image.tar");
-        build_image(Path::new("/bin/busybox"), &tar);
-        let out = self.ctr(&["images", "import", tar.to_str().unwrap()]);
+        let ns = self.ns.clone();
+        self.import_image_in(&ns, IMAGE, &["/bin/sh"]);
+    }
+
+    /// Imports busybox as image `name` with default command `cmd` into
+    /// namespace `ns`.
+    pub fn import_image_in(&self, ns: &str, name: &str, cmd: &[&str]) {
+        let tar = self.path().join(format!("image-{}.tar", sha256_hex(name.as_bytes())));
+        build_image(Path::new("/bin/busybox"), &tar, name, cmd);
+        let out = self.ctr_in(ns, &["images", "import", tar.to_str().unwrap()]);
         assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
-        let out = self.ctr(&["images", "ls", "-q"]);
+        let out = self.ctr_in(ns, &["images", "ls", "-q"]);
         let names = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(names.lines().any(|l| l == IMAGE), "image not imported: {names}");
+        assert!(names.lines().any(|l| l == name), "image not imported: {names}");
+    }
+
+    /// Pids and command lines of this instance's shims.
+    pub fn shims(&self) -> Vec<(i32, String)> {
+        self.leftover_processes().into_iter().filter(|(_, c)| c.contains("containerd-shim-runsc-v1")).collect()
+    }
+
+    /// Pids and command lines of this instance's processes (shims and
+    /// sandboxes).
+    pub fn processes(&self) -> Vec<(i32, String)> {
+        self.leftover_processes()
     }
 
     /// Processes (other than containerd) whose command line mentions this
@@ -293,6 +428,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// Asserts that nothing of the runsc container `id` is left behind.
     pub fn assert_clean(&self, id: &str) {
+        let ns = self.ns.clone();
+        self.assert_clean_in(&ns, id);
+    }
+
+    /// [`Containerd::assert_clean`] for a container of namespace `ns`.
+    pub fn assert_clean_in(&self, ns: &str, id: &str) {
         let start = Instant::now();
         loop {
             let procs = self.leftover_processes();
@@ -304,9 +445,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         }
         let mounts = self.leftover_mounts();
         assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
-        let state = self.path().join("runsc-root").join(id);
+        let state = self.path().join(RUNSC_ROOT).join(id);
         assert!(!state.exists(), "runsc state left behind: {}", state.display());
-        let out = self.ctr(&["containers", "ls", "-q"]);
+        let out = self.ctr_in(ns, &["containers", "ls", "-q"]);
         let listed = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(!listed.lines().any(|l| l == id), "container still listed: {listed}");
     }
@@ -335,6 +476,12 @@ impl Drop for Containerd {
         for (pid, _) in self.leftover_processes() {
             // SAFETY: a process started by this harness's containerd.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // runc (the baseline) makes a cgroup per namespace: /<ns>/<id>.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(&self.ns));
+            }
         }
         let mut mounts = self.leftover_mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
