@@ -3,7 +3,7 @@
 /// A request to the Sentry.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
     pub kind: Option<request::Kind>,
 }
 
@@ -42,6 +42,14 @@ pub mod request {
         /// Set the window size of a process's terminal.
         #[prost(message, tag = "10")]
         Resize(super::Resize),
+        /// Create another container in the sandbox (a pod's container):
+        /// descriptors as SCM_RIGHTS, stdin, stdout, stderr, then its
+        /// Gofer connections (root first, then bind mounts in spec order).
+        #[prost(message, tag = "11")]
+        AddContainer(super::AddContainer),
+        /// Remove a container from the sandbox: its processes are killed.
+        #[prost(message, tag = "12")]
+        RemoveContainer(super::RemoveContainer),
     }
 }
 
@@ -122,6 +130,22 @@ pub struct Resize {
     pub rows: u32,
     #[prost(uint32, tag = "4")]
     pub cols: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AddContainer {
+    #[prost(string, tag = "1")]
+    pub container_id: String,
+    /// The container's configuration, validated on the host, as the
+    /// sandbox library's JSON form (`sandbox::oci::ContainerConfig`).
+    #[prost(string, tag = "2")]
+    pub config_json: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RemoveContainer {
+    #[prost(string, tag = "1")]
+    pub container_id: String,
 }
 
 /// The Sentry's answer. `error` is empty on success.

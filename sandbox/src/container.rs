@@ -70,6 +70,51 @@ pub struct OciState {
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
+/// The CRI annotation naming a container's role in its pod: `sandbox`
+/// (the pod's first container, which creates the sandbox) or `container`.
+pub const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
+/// The CRI annotation naming the pod's sandbox (its first container's id).
+pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+
+/// The sandbox container `id` joins instead of creating one: a CRI
+/// `container` with its pod's sandbox id.
+fn sandbox_to_join<'a>(id: &str, config: &'a oci::ContainerConfig) -> Option<&'a str> {
+    if config.annotations.get(CONTAINER_TYPE_ANNOTATION).map(String::as_str) != Some("container") {
+        return None;
+    }
+    config.annotations.get(SANDBOX_ID_ANNOTATION).map(String::as_str).filter(|s| *s != id)
+}
+
+/// What the container's Gofer serves: its root, then its bind mounts in
+/// spec order.
+fn gofer_mounts(config: &oci::ContainerConfig) -> Vec<GoferMount> {
+    let mut mounts = vec![GoferMount { host_path: config.root.clone(), read_only: config.root_read_only }];
+    for m in &config.mounts {
+        if let MountKind::Bind { source, read_only } = &m.kind {
+            mounts.push(GoferMount { host_path: source.clone(), read_only: *read_only });
+        }
+    }
+    mounts
+}
+
+/// A container being created: what `create` was given.
+#[derive(Clone, Copy)]
+struct NewContainer<'a> {
+    id: &'a str,
+    bundle: &'a Path,
+    config: &'a oci::ContainerConfig,
+    pid_file: Option<&'a Path>,
+}
+
+/// The sandbox a container runs in.
+struct SandboxRef {
+    /// The sandbox process (`runsc boot`).
+    pid: i32,
+    /// Its first container's id.
+    id: String,
+    control_socket: PathBuf,
+}
+
 fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
@@ -88,7 +133,8 @@ impl Runtime {
         let config = oci::load_bundle(&bundle)?;
         let lock = self.state.create(id)?;
         let dir = self.state.dir(id);
-        let result = self.create_locked(id, &bundle, &config, pid_file, stdio, &lock);
+        let new = NewContainer { id, bundle: &bundle, config: &config, pid_file };
+        let result = self.create_locked(&new, stdio, &lock);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -97,20 +143,15 @@ impl Runtime {
 
     fn create_locked(
         &self,
-        id: &str,
-        bundle: &Path,
-        config: &oci::ContainerConfig,
-        pid_file: Option<&Path>,
+        new: &NewContainer<'_>,
         stdio: Option<ContainerStdio>,
         lock: &crate::state::Lock,
     ) -> anyhow::Result<()> {
-        let mut mounts = vec![GoferMount { host_path: config.root.clone(), read_only: config.root_read_only }];
-        for m in &config.mounts {
-            if let MountKind::Bind { source, read_only } = &m.kind {
-                mounts.push(GoferMount { host_path: source.clone(), read_only: *read_only });
-            }
+        let NewContainer { id, bundle, config, .. } = *new;
+        if let Some(sandbox) = sandbox_to_join(id, config) {
+            return self.join_locked(new, sandbox, stdio, lock);
         }
-        let mut gofer = gofer::spawn(&self.runsc, &mounts, self.debug)?;
+        let mut gofer = gofer::spawn(&self.runsc, &gofer_mounts(config), self.debug)?;
         let socket_path = self.state.dir(id).join("control.sock");
         let listener = UnixListener::bind(&socket_path)
             .with_context(|| format!("creating control socket {}", socket_path.display()))?;
@@ -178,24 +219,73 @@ impl Runtime {
             let why = answer.strip_prefix("error: ").unwrap_or("the sandbox process died while starting");
             bail!("{why}");
         }
-        let pid = boot.id() as i32;
+        let sandbox_id = config.annotations.get(SANDBOX_ID_ANNOTATION).cloned().unwrap_or_else(|| id.into());
+        let sandbox = SandboxRef { pid: boot.id() as i32, id: sandbox_id, control_socket: socket_path };
+        self.record_created(new, &sandbox, gofer.child.id() as i32, lock)
+    }
+
+    /// Saves the record of a container just created in `sandbox` and
+    /// writes its pid file.
+    fn record_created(
+        &self,
+        new: &NewContainer<'_>,
+        sandbox: &SandboxRef,
+        gofer_pid: i32,
+        lock: &crate::state::Lock,
+    ) -> anyhow::Result<()> {
         let record = ContainerRecord {
-            id: id.to_string(),
-            bundle: bundle.to_path_buf(),
+            id: new.id.to_string(),
+            bundle: new.bundle.to_path_buf(),
             status: Status::Created,
-            sandbox_pid: pid,
-            gofer_pid: gofer.child.id() as i32,
-            sandbox_id: config.annotations.get("io.kubernetes.cri.sandbox-id").cloned().unwrap_or_else(|| id.into()),
-            control_socket: socket_path,
+            sandbox_pid: sandbox.pid,
+            gofer_pid,
+            sandbox_id: sandbox.id.clone(),
+            control_socket: sandbox.control_socket.clone(),
             created: now_rfc3339(),
-            annotations: config.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            annotations: new.config.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             exit_status: None,
         };
         self.state.save(&record, lock)?;
-        if let Some(p) = pid_file {
-            std::fs::write(p, pid.to_string()).with_context(|| format!("writing pid file {}", p.display()))?;
+        if let Some(p) = new.pid_file {
+            std::fs::write(p, sandbox.pid.to_string()).with_context(|| format!("writing pid file {}", p.display()))?;
         }
         Ok(())
+    }
+
+    /// `create` of a pod's container: a Gofer of its own serves its root
+    /// and bind mounts, and the running sandbox of its pod (`sandbox`)
+    /// builds it; its record points at that sandbox.
+    fn join_locked(
+        &self,
+        new: &NewContainer<'_>,
+        sandbox: &str,
+        stdio: Option<ContainerStdio>,
+        lock: &crate::state::Lock,
+    ) -> anyhow::Result<()> {
+        let NewContainer { id, config, .. } = *new;
+        let host = self.state.load(sandbox).with_context(|| format!("the sandbox of container {id}"))?;
+        if !process_alive(host.sandbox_pid) {
+            bail!("sandbox {sandbox} of container {id} is not running");
+        }
+        let mut gofer = gofer::spawn(&self.runsc, &gofer_mounts(config), self.debug)?;
+        let mut fds = match &stdio {
+            Some(io) => vec![io.stdin.as_raw_fd(), io.stdout.as_raw_fd(), io.stderr.as_raw_fd()],
+            None => vec![0, 1, 2],
+        };
+        fds.extend(gofer.sockets.iter().map(|s| s.as_raw_fd()));
+        let add = proto::AddContainer {
+            container_id: id.into(),
+            config_json: serde_json::to_string(config).context("encoding the container's configuration")?,
+        };
+        let added = control::call(&host.control_socket, Request { kind: Some(request::Kind::AddContainer(add)) }, &fds);
+        drop(std::mem::take(&mut gofer.sockets));
+        if let Err(e) = added {
+            let _ = gofer.child.kill();
+            let _ = gofer.child.wait();
+            return Err(e.context(format!("adding container {id} to sandbox {sandbox}")));
+        }
+        let sandbox = SandboxRef { pid: host.sandbox_pid, id: host.sandbox_id, control_socket: host.control_socket };
+        self.record_created(new, &sandbox, gofer.child.id() as i32, lock)
     }
 
     /// `runsc start`: starts a created container's process.
@@ -379,13 +469,38 @@ impl Runtime {
         if matches!(status, Status::Running | Status::Paused) && !force {
             bail!("cannot delete container {id} that is not stopped: {}", status.as_str());
         }
-        for pid in [record.sandbox_pid, record.gofer_pid] {
+        // The sandbox ends with the last of its containers.
+        let others = self.state.list()?.into_iter().any(|r| r.sandbox_id == record.sandbox_id && r.id != id);
+        let sandbox_stays = others && process_alive(record.sandbox_pid);
+        let mut doomed = vec![record.gofer_pid];
+        if sandbox_stays {
+            // Only this container leaves: its processes are killed.
+            let remove = proto::RemoveContainer { container_id: id.into() };
+            if let Err(e) = control::call(
+                &record.control_socket,
+                Request { kind: Some(request::Kind::RemoveContainer(remove)) },
+                &[],
+            ) {
+                tracing::warn!(id, error = %e, "removing the container from its sandbox");
+            }
+        } else {
+            doomed.push(record.sandbox_pid);
+        }
+        for pid in doomed {
             if process_alive(pid) {
                 // SAFETY: plain signal send to a process this container owns.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
-        self.state.remove(id, lock)?;
+        if sandbox_stays && record.sandbox_id == id {
+            // The sandbox's control socket lives in this directory.
+            self.state.retire(id, lock)?;
+        } else {
+            self.state.remove(id, lock)?;
+        }
+        if !sandbox_stays && record.sandbox_id != id {
+            self.state.remove_retired(&record.sandbox_id);
+        }
         Ok(())
     }
 

@@ -36,6 +36,17 @@ pub trait SandboxKernel: Send + Sync + 'static {
         let _ = (id, pid, rows, cols);
         Err("this sandbox has no terminals".into())
     }
+    /// Creates container `id` in the sandbox (a pod's container): `fds`
+    /// are its stdin, stdout and stderr, then its Gofer connections.
+    fn add_container(&self, id: &str, config: crate::oci::ContainerConfig, fds: Vec<OwnedFd>) -> Result<(), String> {
+        let _ = (id, config, fds);
+        Err("this sandbox holds one container".into())
+    }
+    /// Kills container `id`'s processes and forgets it.
+    fn remove_container(&self, id: &str) -> Result<(), String> {
+        let _ = id;
+        Err("this sandbox holds one container".into())
+    }
 }
 
 /// Serves connections until the listener fails; one thread per connection,
@@ -107,6 +118,13 @@ fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Respon
                 .and_then(|(rows, cols)| kernel.resize(&r.container_id, r.pid, rows, cols));
             reply(r.map(|()| None))
         }
+        Some(K::AddContainer(a)) => {
+            let r = serde_json::from_str(&a.config_json)
+                .map_err(|e| format!("container {}: bad configuration: {e}", a.container_id))
+                .and_then(|config| kernel.add_container(&a.container_id, config, fds));
+            reply(r.map(|()| None))
+        }
+        Some(K::RemoveContainer(r)) => reply(kernel.remove_container(&r.container_id).map(|()| None)),
     }
 }
 

@@ -19,7 +19,7 @@ pub enum ConfigError {
 }
 
 /// A mount from the spec, by kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MountKind {
     /// A host directory or file, served by the container's Gofer.
     Bind {
@@ -37,7 +37,7 @@ pub enum MountKind {
 }
 
 /// One entry of the spec's `mounts`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountSpec {
     pub destination: String,
     pub kind: MountKind,
@@ -45,15 +45,16 @@ pub struct MountSpec {
 }
 
 /// A resource limit (`RLIMIT_*` name, soft, hard).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rlimit {
     pub kind: String,
     pub soft: u64,
     pub hard: u64,
 }
 
-/// The container configuration the sandbox acts on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The container configuration the sandbox acts on (validated on the host;
+/// it travels to a running Sentry as JSON, see [`crate::container`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerConfig {
     pub bundle: PathBuf,
     pub args: Vec<String>,

@@ -1,15 +1,21 @@
 //! The Sentry behind the control service: a sentry-core [`Kernel`] running
-//! the sandbox's container, its root file system and bind mounts served by
-//! the container's Gofer.
+//! the sandbox's containers. The first is created with the sandbox (its
+//! root file system is the kernel's); a pod's other containers join later
+//! ([`SandboxKernel::add_container`]), each with a root file system and
+//! bind mounts served by a Gofer of its own, sharing the kernel (processes,
+//! pipes, sockets, terminals) with the others.
 //!
-//! A container whose `process.terminal` is set has a console: the host
-//! terminal that is its stdio becomes the Sentry's host controlling
-//! terminal and the sandbox kernel's console (see [`crate::tty`]), and the
-//! init (like an exec'd process with `terminal`) starts with it as its
-//! controlling terminal.
+//! A container whose `process.terminal` is set has a terminal: for the
+//! first container the host terminal that is the sandbox's stdio becomes
+//! the Sentry's host controlling terminal and the kernel's console (see
+//! [`crate::tty`]); for a joining container, as for an exec'd process, a
+//! watcher forwards its terminal's signals. Either way the init starts with
+//! it as its controlling terminal.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::Context as _;
@@ -24,7 +30,7 @@ use crate::oci::{ContainerConfig, MountKind};
 /// Largest 9P message the Sentry negotiates with its Gofers.
 const MSIZE: u32 = 1 << 20;
 
-/// The init process of the container, through its life.
+/// The init process of a container, through its life.
 enum Init {
     Created(Box<Option<ProcessSpec>>),
     Running { pid: i32, handle: Arc<TaskHandle> },
@@ -50,30 +56,68 @@ enum ExecProcess {
     Exited(i32),
 }
 
-/// The kernel of one sandbox with its one container.
-pub struct SentryKernel {
-    id: String,
-    kernel: Kernel,
+/// One container of the sandbox.
+struct Container {
+    /// Its file systems, and the tag its processes carry.
+    fs: sentry_core::Container,
     /// The container's process environment (the default for `exec`).
     env: Vec<String>,
     /// `process.terminal`: the init gets its stdio terminal as its
     /// controlling terminal.
     terminal: bool,
+    /// The terminal is not the sandbox's console: a watcher forwards its
+    /// signals while the init runs (a joining container's).
+    watch_terminal: bool,
     state: Arc<InitState>,
     /// Processes started by `exec`, by pid; the condition is the init
     /// state's.
-    execs: Arc<Mutex<std::collections::HashMap<i32, ExecProcess>>>,
+    execs: Arc<Mutex<HashMap<i32, ExecProcess>>>,
+}
+
+/// The kernel of one sandbox and its containers.
+pub struct SentryKernel {
+    kernel: Kernel,
+    memory: Arc<MemoryFile>,
+    /// The last device number given to a file system.
+    last_dev: AtomicU64,
+    containers: Mutex<HashMap<String, Arc<Container>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Mounts the file system a Gofer serves.
+fn gofer_fs(
+    socket: UnixStream,
+    memory: &Arc<MemoryFile>,
+    dev: u64,
+    what: &str,
+) -> anyhow::Result<Arc<dyn sentry_core::vfs::Inode>> {
+    let client =
+        gofer_9p::Client::connect(socket, MSIZE).with_context(|| format!("connecting to the Gofer for {what}"))?;
+    GoferFs::mount(client, memory.clone(), dev, 0).map_err(|e| anyhow::anyhow!("mounting {what}: {e}"))
+}
+
+/// The init's spec from the container's configuration.
+fn init_spec(config: &ContainerConfig, stdio: [OwnedFd; 3]) -> ProcessSpec {
+    ProcessSpec {
+        argv: config.args.clone(),
+        envp: config.env.clone(),
+        cwd: config.cwd.clone(),
+        stdio,
+        uid: config.uid,
+        gid: config.gid,
+        groups: config.additional_gids.clone(),
+        rlimits: config.rlimits.iter().filter_map(rlimit_of).collect(),
+    }
+}
+
 impl SentryKernel {
-    /// Builds the kernel for container `id`: memory file, platform, root
-    /// file system from `gofers[0]`, bind mounts from the others (in spec
-    /// order), tmpfs mounts, and the container's init process, which
-    /// [`SandboxKernel::start`] runs.
+    /// Builds the kernel for its first container `id`: memory file,
+    /// platform, root file system from `gofers[0]`, the spec's other mounts
+    /// (bind mounts from the other Gofers, in spec order), and the
+    /// container's init process, which [`SandboxKernel::start`] runs.
     pub fn boot(
         id: &str,
         config: &ContainerConfig,
@@ -86,18 +130,8 @@ impl SentryKernel {
         let memory = Arc::new(MemoryFile::new(platforms::memory::DEFAULT_SIZE).context("creating the memory file")?);
         let platform = platforms::by_name(platform, memory.clone())?;
         let mut gofers = gofers.into_iter();
-        let next_dev = std::cell::Cell::new(0x100u64);
-        let new_dev = || {
-            next_dev.set(next_dev.get() + 1);
-            next_dev.get()
-        };
-        let mut mount_gofer = |what: &str| -> anyhow::Result<Arc<dyn sentry_core::vfs::Inode>> {
-            let socket = gofers.next().with_context(|| format!("no Gofer connection for {what}"))?;
-            let client = gofer_9p::Client::connect(socket, MSIZE)
-                .with_context(|| format!("connecting to the Gofer for {what}"))?;
-            GoferFs::mount(client, memory.clone(), new_dev(), 0).map_err(|e| anyhow::anyhow!("mounting {what}: {e}"))
-        };
-        let root = mount_gofer("the root file system")?;
+        let root_socket = gofers.next().context("no Gofer connection for the root file system")?;
+        let root = gofer_fs(root_socket, &memory, 0x101, "the root file system")?;
 
         let mut kconfig = KernelConfig::new(platform);
         kconfig.hostname = config.hostname.clone().unwrap_or_else(|| "runsc".into());
@@ -108,35 +142,10 @@ impl SentryKernel {
         if let Some(console) = console {
             console.attach(&kernel)?;
         }
-
-        for m in &config.mounts {
-            match &m.kind {
-                MountKind::Bind { .. } => {
-                    let fs = mount_gofer(&m.destination)?;
-                    kernel.mount(&m.destination, fs)?;
-                }
-                // The Sentry's own /dev is already mounted.
-                MountKind::Tmpfs if m.destination == "/dev" => {}
-                // The Sentry's own pseudo-terminals.
-                MountKind::Devpts => kernel.mount(&m.destination, kernel.devpts())?,
-                MountKind::Tmpfs | MountKind::Mqueue => {
-                    kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
-                }
-                MountKind::Proc => kernel.mount(&m.destination, kernel.new_procfs())?,
-                MountKind::Sysfs => {
-                    let sys = kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?;
-                    kernel.mount(&m.destination, sys)?;
-                }
-                // Cgroups are not controllable from inside the sandbox: an
-                // empty directory keeps programs that look for the mount
-                // point working.
-                MountKind::Cgroup => kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?,
-                MountKind::Other(kind) => {
-                    tracing::warn!(destination = %m.destination, kind, "unknown file system type; mounting an empty tmpfs");
-                    kernel.mount(&m.destination, kernel.new_tmpfs(new_dev()))?;
-                }
-            }
-        }
+        let sandbox =
+            SentryKernel { kernel, memory, last_dev: AtomicU64::new(0x101), containers: Mutex::new(HashMap::new()) };
+        let fs = sandbox.kernel.first_container();
+        sandbox.mount_all(&fs, config, &mut gofers)?;
 
         let stdio = [0, 1, 2].map(|fd| {
             // SAFETY: 0, 1 and 2 are open for the life of this process
@@ -146,80 +155,125 @@ impl SentryKernel {
             borrowed.as_fd().try_clone_to_owned()
         });
         let [stdin, stdout, stderr] = stdio;
-        let stdio: [OwnedFd; 3] = [stdin?, stdout?, stderr?];
-        let spec = ProcessSpec {
-            argv: config.args.clone(),
-            envp: config.env.clone(),
-            cwd: config.cwd.clone(),
-            stdio,
-            uid: config.uid,
-            gid: config.gid,
-            groups: config.additional_gids.clone(),
-            rlimits: config.rlimits.iter().filter_map(rlimit_of).collect(),
-        };
-        Ok(Arc::new(SentryKernel {
-            id: id.to_string(),
-            kernel,
+        let spec = init_spec(config, [stdin?, stdout?, stderr?]);
+        sandbox.insert(id, fs, config, spec, false);
+        Ok(Arc::new(sandbox))
+    }
+
+    fn new_dev(&self) -> u64 {
+        self.last_dev.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Mounts the spec's mounts (but the root) in container `fs`; bind
+    /// mounts come from `gofers`, in spec order.
+    fn mount_all(
+        &self,
+        fs: &sentry_core::Container,
+        config: &ContainerConfig,
+        gofers: &mut impl Iterator<Item = UnixStream>,
+    ) -> anyhow::Result<()> {
+        let kernel = &self.kernel;
+        for m in &config.mounts {
+            match &m.kind {
+                MountKind::Bind { .. } => {
+                    let socket = gofers.next().with_context(|| format!("no Gofer connection for {}", m.destination))?;
+                    fs.mount(&m.destination, gofer_fs(socket, &self.memory, self.new_dev(), &m.destination)?)?;
+                }
+                // The kernel's own /dev is already mounted.
+                MountKind::Tmpfs if m.destination == "/dev" => {}
+                // The Sentry's own pseudo-terminals.
+                MountKind::Devpts => fs.mount(&m.destination, kernel.devpts())?,
+                MountKind::Tmpfs | MountKind::Mqueue => fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?,
+                MountKind::Proc => fs.mount(&m.destination, kernel.new_procfs())?,
+                MountKind::Sysfs => {
+                    let sys = kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?;
+                    fs.mount(&m.destination, sys)?;
+                }
+                // Cgroups are not controllable from inside the sandbox: an
+                // empty directory keeps programs that look for the mount
+                // point working.
+                MountKind::Cgroup => fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?,
+                MountKind::Other(kind) => {
+                    tracing::warn!(destination = %m.destination, kind, "unknown file system type; mounting an empty tmpfs");
+                    fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&self, id: &str, fs: sentry_core::Container, config: &ContainerConfig, spec: ProcessSpec, joined: bool) {
+        let c = Container {
+            fs,
             env: config.env.clone(),
             terminal: config.terminal,
-            execs: Arc::new(Mutex::new(std::collections::HashMap::new())),
+            watch_terminal: joined && config.terminal,
             state: Arc::new(InitState {
                 init: Mutex::new(Init::Created(Box::new(Some(spec)))),
                 changed: Condvar::new(),
             }),
-        }))
+            execs: Arc::new(Mutex::new(HashMap::new())),
+        };
+        lock(&self.containers).insert(id.to_string(), Arc::new(c));
     }
 
-    fn check_id(&self, id: &str) -> Result<(), String> {
-        if id == self.id {
-            Ok(())
-        } else {
-            Err(format!("container {id:?} is not in this sandbox"))
-        }
+    fn container(&self, id: &str) -> Result<Arc<Container>, String> {
+        lock(&self.containers).get(id).cloned().ok_or_else(|| format!("container {id:?} is not in this sandbox"))
     }
 }
 
 impl SandboxKernel for SentryKernel {
     fn start(&self, id: &str) -> Result<i32, String> {
-        self.check_id(id)?;
-        let spec = match &mut *lock(&self.state.init) {
+        let c = self.container(id)?;
+        let spec = match &mut *lock(&c.state.init) {
             Init::Created(spec) => spec.take().ok_or("container is already starting")?,
             _ => return Err("container was already started".into()),
         };
-        let handle = match self.kernel.spawn(spec, SpawnOptions { controlling_terminal: self.terminal }) {
+        let terminal = if c.watch_terminal { spec.stdio[0].try_clone().ok() } else { None };
+        let options = SpawnOptions { controlling_terminal: c.terminal, container_init: true };
+        let handle = match self.kernel.spawn_in(&c.fs, spec, options) {
             Ok(h) => Arc::new(h),
             Err(e) => {
                 // The container cannot run: it is stopped, with the status a
                 // failed exec gives (127).
-                self.state.set(Init::Exited { pid: 0, wait_status: 127 << 8 });
+                c.state.set(Init::Exited { pid: 0, wait_status: 127 << 8 });
                 return Err(e.to_string());
             }
         };
         let pid = handle.pid();
-        self.state.set(Init::Running { pid, handle: handle.clone() });
-        // A waiter thread records the init's end.
-        let state = self.state.clone();
+        c.state.set(Init::Running { pid, handle: handle.clone() });
+        // A waiter thread records the init's end (and keeps the terminal
+        // watcher, if any, until then).
+        let (state, kernel) = (c.state.clone(), self.kernel.clone());
+        let (watching, watched) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let _watcher = terminal.and_then(|fd| crate::tty::ExecTerminal::watch(&kernel, fd));
+            let _ = watching.send(());
             let status = handle.wait();
             state.set(Init::Exited { pid, wait_status: status.wait_status() });
         });
+        let _ = watched.recv();
         Ok(pid)
     }
 
-    fn signal(&self, id: &str, pid: i32, signo: i32, _all: bool) -> Result<(), String> {
-        self.check_id(id)?;
+    fn signal(&self, id: &str, pid: i32, signo: i32, all: bool) -> Result<(), String> {
+        let c = self.container(id)?;
         if !(1..=64).contains(&signo) {
             return Err(format!("invalid signal {signo}"));
         }
-        let mut init = lock(&self.state.init);
+        let mut init = lock(&c.state.init);
         match &*init {
+            Init::Running { .. } if all => {
+                self.kernel.signal_container(c.fs.id(), signo);
+                Ok(())
+            }
             Init::Running { pid: init_pid, handle } if pid == 0 || pid == *init_pid => {
                 // The container's init is PID 1: the kernel applies Linux's
                 // rule (only handled signals, SIGKILL and SIGSTOP reach it).
                 handle.kill(signo);
                 Ok(())
             }
-            Init::Running { .. } => match lock(&self.execs).get(&pid) {
+            Init::Running { .. } => match lock(&c.execs).get(&pid) {
                 Some(ExecProcess::Running(h)) => {
                     h.kill(signo);
                     Ok(())
@@ -231,7 +285,7 @@ impl SandboxKernel for SentryKernel {
                 if signo == libc::SIGKILL || matches!(default_action(signo), DefaultAction::Terminate) {
                     *init = Init::Exited { pid: 0, wait_status: signo };
                     drop(init);
-                    self.state.changed.notify_all();
+                    c.state.changed.notify_all();
                 }
                 Ok(())
             }
@@ -240,8 +294,8 @@ impl SandboxKernel for SentryKernel {
     }
 
     fn wait(&self, id: &str, pid: i32) -> Result<i32, String> {
-        self.check_id(id)?;
-        let handle = match lock(&self.execs).get(&pid) {
+        let c = self.container(id)?;
+        let handle = match lock(&c.execs).get(&pid) {
             Some(ExecProcess::Running(h)) => Some(h.clone()),
             Some(ExecProcess::Exited(st)) => return Ok(*st),
             None => None,
@@ -249,7 +303,7 @@ impl SandboxKernel for SentryKernel {
         if let Some(h) = handle {
             return Ok(h.wait().wait_status());
         }
-        let mut init = lock(&self.state.init);
+        let mut init = lock(&c.state.init);
         loop {
             if let Init::Exited { pid: init_pid, wait_status } = &*init {
                 if pid == 0 || pid == *init_pid {
@@ -257,38 +311,44 @@ impl SandboxKernel for SentryKernel {
                 }
                 return Err(format!("no process {pid} in container {id}"));
             }
-            init = self.state.changed.wait(init).unwrap_or_else(|e| e.into_inner());
+            init = c.state.changed.wait(init).unwrap_or_else(|e| e.into_inner());
         }
     }
 
     fn state(&self) -> proto::SandboxState {
-        let (status, init_pid) = match &*lock(&self.state.init) {
-            Init::Created(_) => ("created", 0),
-            Init::Running { pid, .. } if self.kernel.is_paused() => ("paused", *pid),
-            Init::Running { pid, .. } => ("running", *pid),
-            Init::Exited { pid, .. } => ("stopped", *pid),
-        };
-        proto::SandboxState {
-            containers: vec![proto::ContainerState { id: self.id.clone(), status: status.into(), init_pid }],
-        }
+        let paused = self.kernel.is_paused();
+        let mut containers: Vec<_> = lock(&self.containers)
+            .iter()
+            .map(|(id, c)| {
+                let (status, init_pid) = match &*lock(&c.state.init) {
+                    Init::Created(_) => ("created", 0),
+                    Init::Running { pid, .. } if paused => ("paused", *pid),
+                    Init::Running { pid, .. } => ("running", *pid),
+                    Init::Exited { pid, .. } => ("stopped", *pid),
+                };
+                proto::ContainerState { id: id.clone(), status: status.into(), init_pid }
+            })
+            .collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        proto::SandboxState { containers }
     }
 
     fn processes(&self, id: &str) -> Result<proto::ProcessList, String> {
-        self.check_id(id)?;
+        let c = self.container(id)?;
         let processes = self
             .kernel
             .processes()
             .into_iter()
-            .filter(|p| p.state != sentry_core::ProcessState::Zombie)
+            .filter(|p| p.state != sentry_core::ProcessState::Zombie && p.container == c.fs.id())
             .map(|p| proto::Process { pid: p.pid, ppid: p.ppid, uid: p.uid, cmd: p.comm })
             .collect();
         Ok(proto::ProcessList { processes })
     }
 
     fn exec(&self, exec: proto::Exec, stdio: Vec<OwnedFd>) -> Result<i32, String> {
-        self.check_id(&exec.container_id)?;
-        if !matches!(&*lock(&self.state.init), Init::Running { .. }) {
-            return Err(format!("container {} is not running", self.id));
+        let c = self.container(&exec.container_id)?;
+        if !matches!(&*lock(&c.state.init), Init::Running { .. }) {
+            return Err(format!("container {} is not running", exec.container_id));
         }
         if exec.args.is_empty() {
             return Err("exec: no command given".into());
@@ -299,7 +359,7 @@ impl SandboxKernel for SentryKernel {
         let terminal = stdin.try_clone().ok().filter(|fd| exec.terminal && crate::tty::is_terminal(fd.as_fd()));
         let spec = ProcessSpec {
             argv: exec.args.clone(),
-            envp: if exec.env.is_empty() { self.env.clone() } else { exec.env.clone() },
+            envp: if exec.env.is_empty() { c.env.clone() } else { exec.env.clone() },
             cwd: if exec.cwd.is_empty() { "/".into() } else { exec.cwd.clone() },
             stdio: [stdin, stdout, stderr],
             uid: exec.uid,
@@ -307,11 +367,11 @@ impl SandboxKernel for SentryKernel {
             groups: Vec::new(),
             rlimits: Vec::new(),
         };
-        let options = SpawnOptions { controlling_terminal: exec.terminal };
-        let handle = Arc::new(self.kernel.spawn(spec, options).map_err(|e| e.to_string())?);
+        let options = SpawnOptions { controlling_terminal: exec.terminal, container_init: false };
+        let handle = Arc::new(self.kernel.spawn_in(&c.fs, spec, options).map_err(|e| e.to_string())?);
         let pid = handle.pid();
-        lock(&self.execs).insert(pid, ExecProcess::Running(handle.clone()));
-        let (execs, state, kernel) = (self.execs.clone(), self.state.clone(), self.kernel.clone());
+        lock(&c.execs).insert(pid, ExecProcess::Running(handle.clone()));
+        let (execs, state, kernel) = (c.execs.clone(), c.state.clone(), self.kernel.clone());
         let (watching, watched) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // The watcher lives (and dies) with this thread.
@@ -336,8 +396,9 @@ impl SandboxKernel for SentryKernel {
     }
 
     fn pause(&self) -> Result<(), String> {
-        if !matches!(&*lock(&self.state.init), Init::Running { .. }) {
-            return Err(format!("container {} is not running", self.id));
+        let running = lock(&self.containers).values().any(|c| matches!(&*lock(&c.state.init), Init::Running { .. }));
+        if !running {
+            return Err("no container of the sandbox is running".into());
         }
         self.kernel.pause();
         Ok(())
@@ -345,20 +406,55 @@ impl SandboxKernel for SentryKernel {
 
     fn resume(&self) -> Result<(), String> {
         if !self.kernel.is_paused() {
-            return Err(format!("container {} is not paused", self.id));
+            return Err("the sandbox is not paused".into());
         }
         self.kernel.resume();
         Ok(())
     }
 
     fn resize(&self, id: &str, pid: i32, rows: u16, cols: u16) -> Result<(), String> {
-        self.check_id(id)?;
-        let pid = match (&*lock(&self.state.init), pid) {
+        let c = self.container(id)?;
+        let pid = match (&*lock(&c.state.init), pid) {
             (Init::Running { pid: init, .. }, 0) => *init,
             (_, 0) => return Err(format!("container {id} is not running")),
             (_, p) => p,
         };
         self.kernel.resize_terminal(pid, rows, cols).map_err(|e| format!("resizing the terminal of {pid}: {e}"))
+    }
+
+    fn add_container(&self, id: &str, config: ContainerConfig, fds: Vec<OwnedFd>) -> Result<(), String> {
+        if lock(&self.containers).contains_key(id) {
+            return Err(format!("container {id:?} is already in this sandbox"));
+        }
+        if fds.len() < 4 {
+            return Err(format!("add container: expected stdio and Gofer descriptors, got {}", fds.len()));
+        }
+        let mut fds = fds.into_iter();
+        let mut take = || fds.next().expect("counted above");
+        let stdio = [take(), take(), take()];
+        let mut gofers = fds.map(UnixStream::from);
+        let mut build = || -> anyhow::Result<sentry_core::Container> {
+            let socket = gofers.next().context("no Gofer connection for the root file system")?;
+            let root = gofer_fs(socket, &self.memory, self.new_dev(), "the root file system")?;
+            let fs = self.kernel.new_container(root)?;
+            self.mount_all(&fs, &config, &mut gofers)?;
+            Ok(fs)
+        };
+        let fs = build().map_err(|e| format!("{e:#}"))?;
+        let spec = init_spec(&config, stdio);
+        self.insert(id, fs, &config, spec, true);
+        Ok(())
+    }
+
+    fn remove_container(&self, id: &str) -> Result<(), String> {
+        let c = self.container(id)?;
+        let created = matches!(&*lock(&c.state.init), Init::Created(_));
+        if created {
+            c.state.set(Init::Exited { pid: 0, wait_status: libc::SIGKILL });
+        }
+        self.kernel.signal_container(c.fs.id(), libc::SIGKILL);
+        lock(&self.containers).remove(id);
+        Ok(())
     }
 }
 

@@ -196,6 +196,27 @@ impl StateDir {
         Ok(out)
     }
 
+    /// Deletes container `id`'s record but keeps its directory (and the
+    /// sandbox control socket in it) for the other containers of its
+    /// sandbox; the id stays taken until [`remove_retired`] runs. The
+    /// caller holds its lock.
+    ///
+    /// [`remove_retired`]: StateDir::remove_retired
+    pub fn retire(&self, id: &str, _lock: Lock) -> Result<(), StateError> {
+        validate_id(id)?;
+        let path = self.dir(id).join("state.json");
+        fs::remove_file(&path).map_err(io_err("removing", &path))
+    }
+
+    /// Removes the directory of a retired container (one without a record),
+    /// once its sandbox is gone.
+    pub fn remove_retired(&self, id: &str) {
+        let dir = self.dir(id);
+        if validate_id(id).is_ok() && dir.is_dir() && !dir.join("state.json").exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+
     /// Deletes container `id`'s directory. The caller holds its lock.
     pub fn remove(&self, id: &str, _lock: Lock) -> Result<(), StateError> {
         validate_id(id)?;

@@ -46,7 +46,8 @@ pub mod vfs;
 
 pub use errno::{Errno, SysResult};
 pub use kernel::{
-    ExitStatus, Kernel, KernelConfig, ProcessInfo, ProcessSpec, ProcessState, RootFs, SpawnOptions, TaskHandle,
+    Container, ExitStatus, Kernel, KernelConfig, ProcessInfo, ProcessSpec, ProcessState, RootFs, SpawnOptions,
+    TaskHandle,
 };
 
 /// Errors at the crate boundary.

@@ -45,7 +45,7 @@ pub mod timer;
 pub mod usage;
 pub mod waiter;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -154,6 +154,12 @@ pub(crate) struct KernelInner {
     memfd_dir: std::sync::OnceLock<Arc<Dentry>>,
     /// The pseudo-terminals (`/dev/pts`).
     devpts: std::sync::OnceLock<Arc<crate::fs::pty::Devpts>>,
+    /// The device file system (`/dev`), shared by every container.
+    dev: std::sync::OnceLock<Arc<dyn Inode>>,
+    /// The last container id handed out (0 is the first container's).
+    last_container: std::sync::atomic::AtomicU32,
+    /// The inits of the containers but the first (whose init is PID 1).
+    container_inits: Mutex<HashMap<u32, Weak<ThreadGroup>>>,
     /// Advisory file locks (`flock`, `fcntl` record locks).
     pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
@@ -198,6 +204,12 @@ pub struct SpawnOptions {
     /// `process.terminal` set. Without a terminal among the stdio this does
     /// nothing.
     pub controlling_terminal: bool,
+    /// The process is its container's init: like the init of a PID
+    /// namespace, the container's orphans are reparented to it, it ignores
+    /// signals from inside that it does not handle, and the container's
+    /// other processes are killed when it exits. (The first container's
+    /// init is the sandbox's PID 1, which is always one.)
+    pub container_init: bool,
 }
 
 /// A running process started by [`Kernel::spawn_init`].
@@ -326,6 +338,9 @@ impl Kernel {
                 pause_events: waiter::WaitQueue::new(),
                 memfd_dir: std::sync::OnceLock::new(),
                 devpts: std::sync::OnceLock::new(),
+                dev: std::sync::OnceLock::new(),
+                last_container: std::sync::atomic::AtomicU32::new(0),
+                container_inits: Mutex::new(HashMap::new()),
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
@@ -347,9 +362,30 @@ impl Kernel {
         ] {
             dev.symlink(name, target, Creds::default()).map_err(SentryError::Fs)?;
         }
+        let _ = k.inner.dev.set(dev.clone());
         k.mount("/dev", dev)?;
         k.mount("/dev/pts", k.devpts())?;
         Ok(k)
+    }
+
+    /// The sandbox's first container: the kernel's root file system.
+    pub fn first_container(&self) -> Container {
+        Container { id: 0, root: self.inner.root_dentry.clone() }
+    }
+
+    /// Another container of the sandbox, with its own root file system
+    /// `root` (the kernel's `/dev` and `/dev/pts` mounted in it), sharing
+    /// the kernel's processes, pipes, sockets and terminals. Mount its
+    /// other file systems with [`Container::mount`], start its processes
+    /// with [`Kernel::spawn_in`].
+    pub fn new_container(&self, root: Arc<dyn Inode>) -> Result<Container, SentryError> {
+        let id = self.inner.last_container.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let c = Container { id, root: Dentry::root(root) };
+        if let Some(dev) = self.inner.dev.get() {
+            c.mount("/dev", dev.clone())?;
+            c.mount("/dev/pts", self.devpts())?;
+        }
+        Ok(c)
     }
 
     /// A new, empty tmpfs (to mount) with device number `dev`.
@@ -425,9 +461,8 @@ impl Kernel {
     /// Resolves the program to run: `argv[0]` if it has a `/`, else the
     /// first regular file of that name in `PATH`. Returns the path to
     /// execute; [`loader::load_program`] checks the file itself.
-    fn find_executable(&self, spec: &ProcessSpec, cwd: &Arc<Dentry>) -> Result<String, Errno> {
+    fn find_executable(&self, spec: &ProcessSpec, root: &Arc<Dentry>, cwd: &Arc<Dentry>) -> Result<String, Errno> {
         let name = spec.argv.first().ok_or(Errno::ENOENT)?;
-        let root = &self.inner.root_dentry;
         if name.contains('/') {
             return Ok(name.clone());
         }
@@ -455,11 +490,22 @@ impl Kernel {
 
     /// [`spawn_init`](Kernel::spawn_init) with `options`.
     pub fn spawn(&self, spec: ProcessSpec, options: SpawnOptions) -> Result<TaskHandle, SentryError> {
-        let root = self.inner.root_dentry.clone();
+        self.spawn_in(&self.first_container(), spec, options)
+    }
+
+    /// [`spawn`](Kernel::spawn) in `container`: the process's root is the
+    /// container's, and its descendants belong to the container.
+    pub fn spawn_in(
+        &self,
+        container: &Container,
+        spec: ProcessSpec,
+        options: SpawnOptions,
+    ) -> Result<TaskHandle, SentryError> {
+        let root = container.root.clone();
         let cwd = walk(&root, &root, &spec.cwd, LookupFlags { follow: true, directory: true })
             .map_err(|e| SentryError::Exec { path: spec.cwd.clone(), errno: e })?;
         let path = self
-            .find_executable(&spec, &cwd)
+            .find_executable(&spec, &root, &cwd)
             .map_err(|e| SentryError::Exec { path: spec.argv.first().cloned().unwrap_or_default(), errno: e })?;
         let exec_err = |e: Errno| SentryError::Exec { path: path.clone(), errno: e };
 
@@ -490,6 +536,7 @@ impl Kernel {
         let tid = self.pids().alloc().map_err(|e| SentryError::Exec { path: path.clone(), errno: e })?;
         let tg = ThreadGroup::new(tid, 0);
         tg.uid.store(spec.uid as i32, std::sync::atomic::Ordering::Relaxed);
+        tg.container.store(container.id, std::sync::atomic::Ordering::Relaxed);
         {
             let mut limits = lock(&tg.rlimits);
             for &(r, soft, hard) in &spec.rlimits {
@@ -500,6 +547,8 @@ impl Kernel {
         }
         if tid == 1 {
             *lock(&self.inner.init) = Arc::downgrade(&tg);
+        } else if options.container_init && container.id != 0 {
+            lock(&self.inner.container_inits).insert(container.id, Arc::downgrade(&tg));
         }
         if let Some(tty) = terminal.filter(|_| options.controlling_terminal) {
             // The runtime's choice: taken from any session that had it.
@@ -632,6 +681,7 @@ impl Kernel {
                     threads: tasks.len(),
                     state,
                     started: g.start_time,
+                    container: g.container.load(std::sync::atomic::Ordering::Relaxed),
                 }
             })
             .collect()
@@ -668,6 +718,26 @@ impl Kernel {
         }
     }
 
+    /// Sends `signal` from outside the sandbox (the runtime) to every
+    /// process of container `container` (zombies excepted); returns how
+    /// many it reached. `runsc kill --all`, and removing a container.
+    pub fn signal_container(&self, container: u32, signal: i32) -> usize {
+        if !(1..=signals::NSIG as i32).contains(&signal) {
+            return 0;
+        }
+        let groups: Vec<_> = self
+            .pids()
+            .groups()
+            .into_iter()
+            .filter(|g| g.container.load(std::sync::atomic::Ordering::Relaxed) == container)
+            .filter(|g| g.zombie_status().is_none())
+            .collect();
+        for g in &groups {
+            self.send_group_signal_from_outside(g, signals::info_from(signal, code::SI_USER, 0, 0));
+        }
+        groups.len()
+    }
+
     /// [`send_group_signal`](Kernel::send_group_signal) from outside the
     /// sandbox (the runtime): SIGKILL and SIGSTOP reach init too.
     pub fn send_group_signal_from_outside(&self, tg: &Arc<ThreadGroup>, si: SigInfo) {
@@ -701,7 +771,7 @@ impl Kernel {
         // Init (PID 1) ignores what it does not handle, SIGKILL included,
         // unless the signal comes from outside the sandbox (SIGKILL and
         // SIGSTOP then get through).
-        let is_init = self.init().is_some_and(|i| Arc::ptr_eq(&i, tg));
+        let is_init = self.container_init_of(tg).is_some_and(|i| Arc::ptr_eq(&i, tg));
         let forced = force && (sig == libc::SIGKILL || sig == libc::SIGSTOP);
         if is_init && act.handler == SIG_DFL && !forced && !blocked {
             return false;
@@ -764,17 +834,19 @@ impl Kernel {
         if tg.sid() == tg.tgid {
             crate::fs::tty::session_leader_exited(self, tg.tgid);
         }
-        let init = self.init();
-        let is_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));
-        if is_init {
-            // The PID namespace ends with its init.
+        let is_init = self.init().is_some_and(|i| Arc::ptr_eq(&i, &tg));
+        let init = self.container_init_of(&tg);
+        let is_container_init = init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &tg));
+        if is_container_init {
+            // A container ends with its init, as a PID namespace does.
+            let container = tg.container.load(std::sync::atomic::Ordering::Relaxed);
             for g in self.pids().groups() {
-                if !Arc::ptr_eq(&g, &tg) {
+                if !Arc::ptr_eq(&g, &tg) && g.container.load(std::sync::atomic::Ordering::Relaxed) == container {
                     g.terminate(ExitStatus::Signaled { signal: libc::SIGKILL, core_dumped: false });
                 }
             }
         }
-        let reaper = if is_init { None } else { self.reaper_for(&tg).or(init.clone()) };
+        let reaper = if is_container_init { None } else { self.reaper_for(&tg).or(init.clone()) };
         for child in tg.take_children() {
             match reaper.as_ref() {
                 Some(reaper) => {
@@ -801,6 +873,14 @@ impl Kernel {
             // Nobody will wait for it.
             None if !is_init && tg.reap() => self.pids().remove_group(tg.tgid),
             None => {}
+        }
+    }
+
+    /// The init of `tg`'s container (PID 1 for the first container's).
+    fn container_init_of(&self, tg: &ThreadGroup) -> Option<Arc<ThreadGroup>> {
+        match tg.container.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self.init(),
+            c => lock(&self.inner.container_inits).get(&c).and_then(Weak::upgrade),
         }
     }
 
@@ -853,6 +933,29 @@ pub struct ProcessInfo {
     pub threads: usize,
     pub state: ProcessState,
     pub started: Instant,
+    /// The [`Container`] it belongs to (its id).
+    pub container: u32,
+}
+
+/// One container of the sandbox: its root file system and, through the
+/// processes started in it, its processes.
+#[derive(Clone)]
+pub struct Container {
+    id: u32,
+    root: Arc<Dentry>,
+}
+
+impl Container {
+    /// The id its processes carry ([`ProcessInfo::container`]).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Mounts the file system rooted at `inode` on absolute path `path` of
+    /// this container's file system.
+    pub fn mount(&self, path: &str, inode: Arc<dyn Inode>) -> Result<(), SentryError> {
+        self.root.mount(path, inode).map_err(SentryError::Fs)
+    }
 }
 
 /// A process's scheduling state as `ps` shows it.

@@ -17,7 +17,7 @@
 //! copies the list it needs (children are `Arc`s) and locks each group in
 //! turn.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Instant;
 
@@ -221,6 +221,10 @@ pub struct ThreadGroup {
     /// Notified when a signal is queued for the process or one of its
     /// threads (signalfd).
     pub signal_events: WaitQueue,
+    /// The container (of the sandbox's containers) the process belongs
+    /// to: that of the process it was forked from (see
+    /// [`Container`](crate::kernel::Container)).
+    pub container: AtomicU32,
 }
 
 fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
@@ -280,6 +284,7 @@ impl ThreadGroup {
             nice: AtomicI32::new(0),
             timers: Mutex::new(super::itimer::Timers::default()),
             signal_events: WaitQueue::new(),
+            container: AtomicU32::new(0),
         })
     }
 
@@ -297,6 +302,7 @@ impl ThreadGroup {
             *lock(&self.rlimits),
         );
         child.uid.store(self.uid.load(Ordering::Relaxed), Ordering::Relaxed);
+        child.container.store(self.container.load(Ordering::Relaxed), Ordering::Relaxed);
         lock(&parent.state).children.push(child.clone());
         child
     }
