@@ -115,10 +115,25 @@ struct SandboxRef {
     control_socket: PathBuf,
 }
 
+/// Whether host process `pid` exists and has not exited (a zombie whose
+/// parent has not reaped it yet counts as gone).
 fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    // The state follows the command name, which is in parentheses.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            !matches!(stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()), Some('Z' | 'X'))
+        }
+        Err(_) => false,
+    }
 }
+
+/// The wait status reported for a container whose sandbox process died
+/// (crashed or was killed) without reporting one: killed by SIGKILL.
+const SANDBOX_DIED: i32 = libc::SIGKILL;
 
 impl Runtime {
     /// `runsc create`: sets the container up; its process waits for `start`.
@@ -448,13 +463,22 @@ impl Runtime {
     }
 
     /// The wait(2) status of process `pid` of the container (0: its init).
+    /// If the sandbox process is gone (it crashed or was killed), the
+    /// container was killed with it: SIGKILL.
     pub fn wait_process(&self, id: &str, pid: i32) -> anyhow::Result<i32> {
         let record = self.state.load(id)?;
+        if !process_alive(record.sandbox_pid) {
+            return Ok(record.exit_status.unwrap_or(SANDBOX_DIED));
+        }
         let resp = control::call(
             &record.control_socket,
             Request { kind: Some(request::Kind::Wait(proto::Wait { container_id: id.into(), pid })) },
             &[],
-        )?;
+        );
+        let resp = match resp {
+            Err(_) if !process_alive(record.sandbox_pid) => return Ok(SANDBOX_DIED),
+            r => r?,
+        };
         match resp.kind {
             Some(response::Kind::Exited(e)) => Ok(e.wait_status),
             other => bail!("unexpected answer to wait: {other:?}"),
