@@ -623,7 +623,9 @@ pub fn exit_code(wait_status: i32) -> i32 {
     }
 }
 
-fn now_rfc3339() -> String {
+/// The current time as RFC 3339 (UTC, seconds), as state records and logs
+/// carry it.
+pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = secs / 86400;
     let (h, m, s) = (secs % 86400 / 3600, secs % 3600 / 60, secs % 60);

@@ -31,14 +31,20 @@ struct Cli {
     #[arg(long, global = true)]
     strace: bool,
 
-    /// runc compatibility: log file of the runtime (accepted; debug logs use
-    /// --debug-log).
+    /// runc compatibility: file the runtime's errors are appended to (as
+    /// well as printed), for callers that read them from there (containerd's
+    /// runc shim, podman). Debug logs go to --debug-log.
     #[arg(long, global = true)]
     log: Option<PathBuf>,
 
-    /// runc compatibility: log format, text or json (accepted).
-    #[arg(long = "log-format", global = true, default_value = "text")]
+    /// Format of --log: text, or json (one object per line, as runc writes).
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+
+    /// gVisor's network mode. The sandbox has no network stack yet: only
+    /// `none` (a loopback-less sandbox) is available.
+    #[arg(long, global = true, default_value = "none", value_parser = ["none", "sandbox", "host"])]
+    network: String,
 
     /// runc compatibility: cgroups through systemd (accepted).
     #[arg(long = "systemd-cgroup", global = true)]
@@ -199,13 +205,33 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    let log = cli.log.clone().map(|path| (path, cli.log_format == "json"));
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // One line, as runc prints its errors.
-            eprintln!("runsc: {e:#}");
+            let msg = format!("{e:#}");
+            eprintln!("runsc: {msg}");
+            if let Some((path, json)) = log {
+                log_error(&path, json, &msg);
+            }
             std::process::exit(1);
         }
+    }
+}
+
+/// Appends an error to the --log file as runc does (best effort: the error
+/// is on stderr too).
+fn log_error(path: &std::path::Path, json: bool, msg: &str) {
+    use std::io::Write as _;
+    let time = sandbox::container::now_rfc3339();
+    let line = if json {
+        serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+    } else {
+        format!("time=\"{time}\" level=error msg={msg:?}")
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
     }
 }
 
@@ -276,6 +302,9 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     init_logging(&cli)?;
+    if cli.network != "none" {
+        anyhow::bail!("--network={}: the sandbox has no network stack yet; use --network=none", cli.network);
+    }
     let runtime = || -> anyhow::Result<Runtime> {
         Ok(Runtime {
             state: StateDir::new(&cli.root),
