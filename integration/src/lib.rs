@@ -11,7 +11,9 @@
 //! - [`runtime`] runs a bundle under `runc` or a `runsc` binary with the same
 //!   runc-compatible command line;
 //! - [`differential`] runs a bundle under both and reports a readable diff;
-//! - [`support`] holds the assertions the test files share.
+//! - [`support`] holds the assertions the test files share;
+//! - [`image`] writes OCI image archives (busybox) for `podman load` and
+//!   `ctr images import`.
 //!
 //! Environment variables:
 //!
@@ -26,6 +28,7 @@
 pub mod bundle;
 pub mod differential;
 pub mod guests;
+pub mod image;
 pub mod runtime;
 pub mod support;
 
