@@ -453,6 +453,7 @@ impl SandboxKernel for SentryKernel {
             c.state.set(Init::Exited { pid: 0, wait_status: libc::SIGKILL });
         }
         self.kernel.signal_container(c.fs.id(), libc::SIGKILL);
+        self.kernel.remove_container(c.fs.id());
         lock(&self.containers).remove(id);
         Ok(())
     }

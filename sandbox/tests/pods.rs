@@ -148,6 +148,14 @@ fn a_pod_s_containers_share_one_sandbox_with_their_own_roots() {
     let pause = pod.bundle("pod1", "pod1", &["/bin/sleep", "1000"]);
     pod.create_and_start("pod1", &pause);
     let app = pod.bundle("app1", "pod1", &["/bin/sh", "-c", "cat /whoami; ls /; echo ready; exec sleep 1000"]);
+    // A mount of its own.
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(app.join("config.json")).unwrap()).unwrap();
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+    fs::write(app.join("config.json"), config.to_string()).unwrap();
     pod.create_and_start("app1", &app);
     pod.await_output("app1", "ready");
 
@@ -168,6 +176,9 @@ fn a_pod_s_containers_share_one_sandbox_with_their_own_roots() {
     assert_eq!(text(&out.stdout), "app1\n", "{}", text(&out.stderr));
     let out = pod.runsc(&["exec", "pod1", "/bin/cat", "/whoami"]);
     assert_eq!(text(&out.stdout), "pod1\n", "{}", text(&out.stderr));
+    let mounts = |id| text(&pod.runsc(&["exec", id, "/bin/cat", "/proc/mounts"]).stdout);
+    assert!(mounts("app1").contains(" /tmp "), "{}", mounts("app1"));
+    assert!(!mounts("pod1").contains(" /tmp "), "{}", mounts("pod1"));
 
     // Killing one container leaves the other running.
     assert!(pod.runsc(&["kill", "app1", "KILL"]).status.success());

@@ -641,7 +641,7 @@ fn pid_file(k: &Kernel, pid: i32, tid: Option<i32>, name: &str, node: &ProcInode
         }
         "status" => status(&g, task.as_deref(), view.as_ref(), &comm, k).into_bytes(),
         "maps" => view.as_ref().map(maps).unwrap_or_default().into_bytes(),
-        "mounts" => mounts(k).into_bytes(),
+        "mounts" => mounts(k, g.container.load(std::sync::atomic::Ordering::Relaxed)).into_bytes(),
         "limits" => limits(&g).into_bytes(),
         "cgroup" => "0::/\n".to_string().into_bytes(),
         "oom_score_adj" => {
@@ -786,9 +786,10 @@ fn maps(v: &ProcView) -> String {
     s
 }
 
-fn mounts(k: &Kernel) -> String {
+/// The mount table of container `container` (that of the process read).
+fn mounts(k: &Kernel, container: u32) -> String {
     let mut s = String::from("none / 9p rw,relatime 0 0\n");
-    for p in k.inner.root_dentry.mounts().paths() {
+    for p in k.container_mounts(container).paths() {
         let fstype = match p.as_str() {
             "/proc" => "proc",
             "/dev" => "tmpfs",

@@ -160,6 +160,9 @@ pub(crate) struct KernelInner {
     last_container: std::sync::atomic::AtomicU32,
     /// The inits of the containers but the first (whose init is PID 1).
     container_inits: Mutex<HashMap<u32, Weak<ThreadGroup>>>,
+    /// The root dentries of the containers but the first (whose root is
+    /// the kernel's).
+    container_roots: Mutex<HashMap<u32, Arc<Dentry>>>,
     /// Advisory file locks (`flock`, `fcntl` record locks).
     pub locks: Arc<crate::vfs::lock::LockTable>,
     enosys_logged: Mutex<HashSet<u64>>,
@@ -341,6 +344,7 @@ impl Kernel {
                 dev: std::sync::OnceLock::new(),
                 last_container: std::sync::atomic::AtomicU32::new(0),
                 container_inits: Mutex::new(HashMap::new()),
+                container_roots: Mutex::new(HashMap::new()),
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
@@ -385,7 +389,23 @@ impl Kernel {
             c.mount("/dev", dev.clone())?;
             c.mount("/dev/pts", self.devpts())?;
         }
+        lock(&self.inner.container_roots).insert(id, c.root.clone());
         Ok(c)
+    }
+
+    /// The mount table of container `id` (the kernel's for an unknown id).
+    pub(crate) fn container_mounts(&self, id: u32) -> Arc<crate::vfs::Mounts> {
+        match lock(&self.inner.container_roots).get(&id) {
+            Some(root) => root.mounts().clone(),
+            None => self.inner.root_dentry.mounts().clone(),
+        }
+    }
+
+    /// Forgets container `id` once its processes are gone: its file
+    /// systems are released with the last reference to them.
+    pub fn remove_container(&self, id: u32) {
+        lock(&self.inner.container_roots).remove(&id);
+        lock(&self.inner.container_inits).remove(&id);
     }
 
     /// A new, empty tmpfs (to mount) with device number `dev`.
