@@ -22,3 +22,4 @@ step "benchmarks (ratios measured in this run; reported, never asserted)"
 cargo bench -q -p platforms --bench syscall -- 20000
 cargo bench -q -p gofer-9p --bench gofer
 cargo bench -q -p sandbox --bench sentry
+cargo bench -q -p shim --bench ctr -- 5
