@@ -122,16 +122,40 @@ const SYSCALLS: &[i64] = &[
     libc::SYS_ppoll,
 ];
 
+/// What one 9P server of the Gofer serves, opened before confinement.
+enum Served {
+    /// A directory tree.
+    Dir(OwnedFd),
+    /// A regular file (a bind mount of a file): its directory and name.
+    File { dir: OwnedFd, name: std::ffi::OsString },
+}
+
+impl Served {
+    /// Opens `path` (symlinks resolved, as a bind mount's source is).
+    fn open(path: &std::path::Path) -> anyhow::Result<Served> {
+        let real = path.canonicalize().with_context(|| format!("bind mount source {}", path.display()))?;
+        if real.is_dir() {
+            return Ok(Served::Dir(confine::open_dir(&real)?));
+        }
+        if !real.is_file() {
+            bail!("bind mount source {}: only directories and regular files can be served", path.display());
+        }
+        let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+            bail!("bind mount source {}: no parent directory", path.display());
+        };
+        Ok(Served::File { dir: confine::open_dir(parent)?, name: name.to_os_string() })
+    }
+}
+
 /// Body of `runsc gofer`: confine, then serve until every client is gone.
 pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
     let Some(root) = serves.first() else { bail!("nothing to serve: pass --serve FD,ro|rw,PATH") };
-    // Take the sockets and open every served directory while host paths
-    // still resolve.
-    let mut jobs: Vec<(OwnedFd, UnixStream, bool)> = Vec::new();
+    // Take the sockets and open every served directory (or, for a bind
+    // mount of a file, its directory) while host paths still resolve.
+    let mut jobs: Vec<(Served, UnixStream, bool)> = Vec::new();
     for s in serves {
         let socket = UnixStream::from(confine::inherited_fd(s.fd)?);
-        let dir = confine::open_dir(&s.mount.host_path)?;
-        jobs.push((dir, socket, s.mount.read_only));
+        jobs.push((Served::open(&s.mount.host_path)?, socket, s.mount.read_only));
     }
 
     confine::unshare_namespaces()?;
@@ -142,8 +166,14 @@ pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
 
     let servers: Vec<_> = jobs
         .into_iter()
-        .map(|(dir, socket, read_only)| {
-            let server = gofer_9p::Server::new(dir, read_only).context("starting the 9P server")?;
+        .map(|(served, socket, read_only)| {
+            let server = match served {
+                Served::Dir(dir) => gofer_9p::Server::new(dir, read_only),
+                Served::File { dir, name } => {
+                    gofer_9p::Server::new_file(dir, std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()), read_only)
+                }
+            };
+            let server = server.context("starting the 9P server")?;
             Ok(std::thread::spawn(move || server.serve(socket)))
         })
         .collect::<anyhow::Result<_>>()?;

@@ -174,30 +174,36 @@ impl SentryKernel {
     ) -> anyhow::Result<()> {
         let kernel = &self.kernel;
         for m in &config.mounts {
-            match &m.kind {
+            let dest = m.destination.as_str();
+            let fs_root: Arc<dyn sentry_core::vfs::Inode> = match &m.kind {
                 MountKind::Bind { .. } => {
-                    let socket = gofers.next().with_context(|| format!("no Gofer connection for {}", m.destination))?;
-                    fs.mount(&m.destination, gofer_fs(socket, &self.memory, self.new_dev(), &m.destination)?)?;
+                    let socket = gofers.next().with_context(|| format!("no Gofer connection for {dest}"))?;
+                    gofer_fs(socket, &self.memory, self.new_dev(), dest)?
                 }
                 // The kernel's own /dev is already mounted.
-                MountKind::Tmpfs if m.destination == "/dev" => {}
+                MountKind::Tmpfs if dest == "/dev" => continue,
                 // The Sentry's own pseudo-terminals.
-                MountKind::Devpts => fs.mount(&m.destination, kernel.devpts())?,
-                MountKind::Tmpfs | MountKind::Mqueue => fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?,
-                MountKind::Proc => fs.mount(&m.destination, kernel.new_procfs())?,
-                MountKind::Sysfs => {
-                    let sys = kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?;
-                    fs.mount(&m.destination, sys)?;
-                }
+                MountKind::Devpts => kernel.devpts(),
+                MountKind::Tmpfs | MountKind::Mqueue => kernel.new_tmpfs(self.new_dev()),
+                MountKind::Proc => kernel.new_procfs(),
+                MountKind::Sysfs => kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?,
                 // Cgroups are not controllable from inside the sandbox: an
                 // empty directory keeps programs that look for the mount
                 // point working.
-                MountKind::Cgroup => fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?,
+                MountKind::Cgroup => kernel.new_tmpfs(self.new_dev()),
                 MountKind::Other(kind) => {
-                    tracing::warn!(destination = %m.destination, kind, "unknown file system type; mounting an empty tmpfs");
-                    fs.mount(&m.destination, kernel.new_tmpfs(self.new_dev()))?;
+                    tracing::warn!(destination = %dest, kind, "unknown file system type; mounting an empty tmpfs");
+                    kernel.new_tmpfs(self.new_dev())
                 }
+            };
+            let file = fs_root.file_type() != sentry_core::vfs::FileType::Directory;
+            let empty_dir = || -> Arc<dyn sentry_core::vfs::Inode> { kernel.new_tmpfs(self.new_dev()) };
+            if let Err(e) = fs.make_mount_point(dest, file, empty_dir) {
+                // Mounted anyway: the path resolves, if not its parent's
+                // listing.
+                tracing::warn!(destination = %dest, error = %e, "cannot create the mount point");
             }
+            fs.mount(dest, fs_root)?;
         }
         Ok(())
     }

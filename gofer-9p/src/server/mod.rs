@@ -82,6 +82,10 @@ pub struct Server {
 pub(crate) struct ServerInner {
     /// O_PATH descriptor of the served root.
     root: OwnedFd,
+    /// A served regular file (rather than a directory tree): its parent
+    /// directory and name, through which it is reopened for I/O. Nothing
+    /// else of the parent is reachable.
+    root_file: Option<fid::Loc>,
     cfg: ServerConfig,
     /// Held for reading while a file is reopened by name; for writing by
     /// operations that change which file a name refers to.
@@ -103,7 +107,31 @@ impl Server {
             return Err(Error::Errno(Errno::EINVAL));
         }
         let root = sys::openat2(root_dir_fd.as_fd(), b".", libc::O_PATH | libc::O_DIRECTORY, 0, sys::RESOLVE_STRICT)?;
-        Ok(Server { inner: Arc::new(ServerInner { root, cfg, ns: RwLock::new(()), conns: Mutex::new(Vec::new()) }) })
+        Ok(Server::build(root, None, cfg))
+    }
+
+    /// A server for one regular file: entry `name` (a single component,
+    /// not a symlink) of directory `parent_dir_fd` — a bind mount of a
+    /// file. Attaching gives the file; walking from it fails with
+    /// `ENOTDIR`; no other entry of the directory is reachable.
+    pub fn new_file(parent_dir_fd: OwnedFd, name: &[u8], read_only: bool) -> Result<Server> {
+        fid::check_name(name)?;
+        let parent =
+            sys::openat2(parent_dir_fd.as_fd(), b".", libc::O_PATH | libc::O_DIRECTORY, 0, sys::RESOLVE_STRICT)?;
+        let root = sys::openat2(parent.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::RESOLVE_STRICT)?;
+        let st = sys::statx_fd(root.as_fd())?;
+        if u32::from(st.stx_mode) & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::Errno(Errno::EINVAL));
+        }
+        let parent_key = fid::key_of(&sys::statx_fd(parent.as_fd())?);
+        let loc = fid::Loc { parent: Arc::new(parent), parent_key, name: name.to_vec() };
+        Ok(Server::build(root, Some(loc), ServerConfig { read_only, ..ServerConfig::default() }))
+    }
+
+    fn build(root: OwnedFd, root_file: Option<fid::Loc>, cfg: ServerConfig) -> Server {
+        Server {
+            inner: Arc::new(ServerInner { root, root_file, cfg, ns: RwLock::new(()), conns: Mutex::new(Vec::new()) }),
+        }
     }
 
     /// Serves one client on a connected stream socket until it disconnects

@@ -142,6 +142,18 @@ impl Conn {
     }
 
     fn attach(&self, fid: u32, aname: &str, uid: u32) -> R<Rmessage> {
+        if let Some(loc) = &self.srv.root_file {
+            // A served file: no subtree to select.
+            if aname.split('/').any(|c| !c.is_empty()) {
+                return Err(Errno::ENOTDIR);
+            }
+            let path =
+                sys::openat2(loc.parent.as_fd(), &loc.name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::RESOLVE_STRICT)?;
+            let f = Fid::new(Arc::new(path), Some(loc.clone()), uid)?;
+            let qid = f.qid;
+            self.insert_fid(fid, f, false)?;
+            return Ok(Rmessage::Attach { qid });
+        }
         let root = sys::openat2(self.srv.root.as_fd(), b".", libc::O_PATH | libc::O_DIRECTORY, 0, sys::RESOLVE_STRICT)?;
         let mut f = Fid::new(Arc::new(root), None, uid)?;
         // A non-trivial aname selects a subtree, walked like Twalk.

@@ -976,6 +976,55 @@ impl Container {
     pub fn mount(&self, path: &str, inode: Arc<dyn Inode>) -> Result<(), SentryError> {
         self.root.mount(path, inode).map_err(SentryError::Fs)
     }
+
+    /// Creates what is missing of mount point `path` in the file systems
+    /// it crosses, as runc creates mount points in the root file system:
+    /// its parent directories, and itself — a directory, or an empty
+    /// regular file for the mount of a file (`file`). Where a file system
+    /// refuses (a read-only root), a missing directory becomes an empty
+    /// directory of `empty_dir()` mounted there, and a missing mount point
+    /// stays missing (the mount still resolves by its path).
+    pub fn make_mount_point(
+        &self,
+        path: &str,
+        file: bool,
+        empty_dir: impl Fn() -> Arc<dyn Inode>,
+    ) -> Result<(), Errno> {
+        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let mut cur = self.root.clone();
+        for (i, name) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let here = format!("/{}", parts[..=i].join("/"));
+            let inode = match self.root.mounts().get(&here) {
+                Some(mounted) => mounted,
+                None => match cur.inode().lookup(name) {
+                    Ok(inode) => inode,
+                    Err(Errno::ENOENT) => {
+                        let (kind, mode) =
+                            if last && file { (FileType::Regular, 0o644) } else { (FileType::Directory, 0o755) };
+                        match cur.inode().create(name, kind, mode, Creds::default()) {
+                            Ok(inode) => inode,
+                            Err(_) if last => return Ok(()),
+                            Err(_) => {
+                                let dir = empty_dir();
+                                self.root.mount(&here, dir.clone())?;
+                                dir
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            if last {
+                break;
+            }
+            if inode.file_type() != FileType::Directory {
+                return Err(Errno::ENOTDIR);
+            }
+            cur = Dentry::child(&cur, name, inode);
+        }
+        Ok(())
+    }
 }
 
 /// A process's scheduling state as `ps` shows it.

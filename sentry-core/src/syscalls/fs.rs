@@ -68,7 +68,7 @@ fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult
         if trailing {
             return Err(Errno::EISDIR);
         }
-        match parent.inode().lookup(&name) {
+        match crate::vfs::path::lookup_child(&parent, &name) {
             Ok(existing) => {
                 if oflags & flags::O_EXCL != 0 {
                     return Err(Errno::EEXIST);

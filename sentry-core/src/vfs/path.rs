@@ -40,7 +40,7 @@ fn components(path: &str) -> VecDeque<String> {
 }
 
 /// Absolute path of `name` in directory `dir`.
-fn child_path(dir: &Dentry, name: &str) -> String {
+pub(crate) fn child_path(dir: &Dentry, name: &str) -> String {
     let mut p = dir.path();
     if !p.ends_with('/') {
         p.push('/');
@@ -121,6 +121,15 @@ pub fn walk(root: &Arc<Dentry>, start: &Arc<Dentry>, path: &str, flags: LookupFl
         return Err(Errno::ENOTDIR);
     }
     Ok(cur)
+}
+
+/// Looks `name` up in directory `dir` as path walking does: a file system
+/// mounted there first, else the directory's own entry.
+pub fn lookup_child(dir: &Dentry, name: &str) -> Result<Arc<dyn crate::vfs::Inode>, Errno> {
+    match dir.mounts().get(&child_path(dir, name)) {
+        Some(root_of_mount) => Ok(root_of_mount),
+        None => dir.inode().lookup(name),
+    }
 }
 
 /// Resolves all but the last component of `path`: returns the parent

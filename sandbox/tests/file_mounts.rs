@@ -1,0 +1,79 @@
+//! Bind mounts of single files (what CRI and podman add to every
+//! container: /etc/hosts, /etc/hostname, /etc/resolv.conf): served by the
+//! Gofer, read and written through, `ro` enforced, and mounted even where
+//! the image lacks the mount point's directory and the root is read-only.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn runsc() -> &'static str {
+    env!("CARGO_BIN_EXE_runsc")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn files_bind_mounted_read_write_and_read_only() {
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+        return;
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("rvisor-file-mounts-{}", std::process::id())));
+    let d = &dir.0;
+    let _ = fs::remove_dir_all(d);
+    // The image has no /etc at all.
+    fs::create_dir_all(d.join("rootfs/bin")).unwrap();
+    fs::copy("/bin/busybox", d.join("rootfs/bin/busybox")).unwrap();
+    fs::create_dir_all(d.join("host")).unwrap();
+    fs::write(d.join("host/hosts"), "127.0.0.1 localhost\n").unwrap();
+    fs::write(d.join("host/hostname"), "from-the-host\n").unwrap();
+    // A symlink as the source: bind mounts resolve it on the host.
+    std::os::unix::fs::symlink(d.join("host/hostname"), d.join("host/hostname-link")).unwrap();
+    let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(d).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = false.into();
+    config["root"]["readonly"] = true.into();
+    let script = "cat /etc/hosts /etc/hostname; \
+                  echo '10.0.0.1 added' >> /etc/hosts && echo appended; \
+                  echo changed > /etc/hostname || echo refused; \
+                  ls /etc";
+    config["process"]["args"] = serde_json::json!(["/bin/busybox", "sh", "-c", script]);
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.push(serde_json::json!({"destination": "/etc/hosts", "type": "bind",
+        "source": d.join("host/hosts"), "options": ["rbind", "rw"]}));
+    mounts.push(serde_json::json!({"destination": "/etc/hostname", "type": "bind",
+        "source": d.join("host/hostname-link"), "options": ["rbind", "ro"]}));
+    fs::write(d.join("config.json"), config.to_string()).unwrap();
+
+    let out = Command::new(runsc())
+        .arg("--root")
+        .arg(d.join("state"))
+        .args(["run", "--bundle"])
+        .arg(d)
+        .arg("files")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("127.0.0.1 localhost\nfrom-the-host\nappended\nrefused\n"), "{stdout:?}");
+    assert!(text(&out.stderr).contains("Read-only file system"), "{}", text(&out.stderr));
+    // The append reached the host file; the read-only one is untouched.
+    assert_eq!(fs::read_to_string(d.join("host/hosts")).unwrap(), "127.0.0.1 localhost\n10.0.0.1 added\n");
+    assert_eq!(fs::read_to_string(d.join("host/hostname")).unwrap(), "from-the-host\n");
+    // Nothing was created in the read-only image.
+    assert!(!d.join("rootfs/etc").exists());
+}
