@@ -206,13 +206,23 @@ impl SandboxKernel for SentryKernel {
         Ok(pid)
     }
 
-    fn signal(&self, id: &str, pid: i32, signo: i32, _all: bool) -> Result<(), String> {
+    fn signal(&self, id: &str, pid: i32, signo: i32, all: bool) -> Result<(), String> {
         self.check_id(id)?;
         if !(1..=64).contains(&signo) {
             return Err(format!("invalid signal {signo}"));
         }
         let mut init = lock(&self.state.init);
         match &*init {
+            Init::Running { .. } if all => {
+                // Every process of the container (the sandbox holds one).
+                drop(init);
+                for p in self.kernel.processes() {
+                    if p.state != sentry_core::ProcessState::Zombie {
+                        self.kernel.signal_process_from_outside(p.pid, signo);
+                    }
+                }
+                Ok(())
+            }
             Init::Running { pid: init_pid, handle } if pid == 0 || pid == *init_pid => {
                 // The container's init is PID 1: the kernel applies Linux's
                 // rule (only handled signals, SIGKILL and SIGSTOP reach it).

@@ -676,6 +676,19 @@ impl Kernel {
         }
     }
 
+    /// Sends `signal` from outside the sandbox (the runtime) to process
+    /// `pid`, as [`send_group_signal_from_outside`](Kernel::send_group_signal_from_outside)
+    /// does (`runsc kill --all` signals each process this way). False if
+    /// there is no such process.
+    pub fn signal_process_from_outside(&self, pid: i32, signal: i32) -> bool {
+        if !(1..=signals::NSIG as i32).contains(&signal) {
+            return false;
+        }
+        let Some(tg) = self.pids().group(pid) else { return false };
+        self.send_group_signal_from_outside(&tg, signals::info_from(signal, code::SI_USER, 0, 0));
+        true
+    }
+
     /// Sends a thread-directed signal (`tgkill`, `tkill`).
     pub fn send_thread_signal(&self, tg: &Arc<ThreadGroup>, t: &Arc<TaskShared>, si: SigInfo) {
         if !self.prepare_signal(tg, si.signo(), false) {
