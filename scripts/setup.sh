@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not touched.
 set -euo pipefail
 
-packages=(containerd runc busybox-static gcc libc6-dev musl-tools make bash coreutils python3 protobuf-compiler podman)
+packages=(containerd runc podman busybox-static gcc libc6-dev musl-tools make bash coreutils python3 protobuf-compiler)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -310,3 +310,113 @@ pub fn require_runc(test: &str) -> bool {
         }
     }
 }
+
+/// What one runtime subcommand did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdOutput {
+    /// Exit code (128+N if the runtime died of signal N).
+    pub status: i32,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+    /// The command line, for messages.
+    pub cmdline: String,
+}
+
+impl fmt::Display for CmdOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "$ {} -> {}\n{}{}", self.cmdline, self.status, self.stdout, self.stderr)
+    }
+}
+
+/// A runtime with a private state root, driven one subcommand at a time
+/// (`create`, `start`, `state`, `kill`, `delete`, ...) as a lifecycle test
+/// does. stdin is `/dev/null`; stdout and stderr go to files, not pipes
+/// (a created container keeps `create`'s stdio). On drop, the containers
+/// it created are deleted (`delete -f`) and the state root removed.
+pub struct Session {
+    runtime: Runtime,
+    root: PathBuf,
+    out: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Session {
+    /// A session with a fresh state root named after `tag`.
+    pub fn new(runtime: &Runtime, tag: &str) -> std::io::Result<Session> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base =
+            std::env::temp_dir().join(format!("rvisor-session-{}-{tag}-{}-{n}", runtime.name(), std::process::id()));
+        let (root, out) = (base.join("state"), base.join("out"));
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&out)?;
+        Ok(Session { runtime: runtime.clone(), root, out, ids: Default::default() })
+    }
+
+    /// Runs `<runtime> --root <root> ARGS...` to completion (a safety
+    /// timeout kills it).
+    pub fn cmd(&self, args: &[&str]) -> Result<CmdOutput, RunError> {
+        let mut cmd = Command::new(self.runtime.program());
+        cmd.args(self.runtime.global_flags()).arg("--root").arg(&self.root).args(args);
+        let cmdline = render(&cmd);
+        if let Some(i) = args.iter().position(|a| *a == "create" || *a == "run") {
+            if let Some(id) = args.last().filter(|_| i + 1 < args.len()) {
+                self.ids.borrow_mut().push((*id).to_string());
+            }
+        }
+        let (out_path, err_path) = (self.out.join("stdout"), self.out.join("stderr"));
+        let file =
+            |p: &Path| std::fs::File::create(p).map_err(|source| RunError::Spawn { cmdline: cmdline.clone(), source });
+        cmd.stdin(Stdio::null()).stdout(file(&out_path)?).stderr(file(&err_path)?);
+        let mut child = cmd.spawn().map_err(|source| RunError::Spawn { cmdline: cmdline.clone(), source })?;
+        let (start, limit) = (Instant::now(), timeout());
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > limit => {
+                    kill(&mut child);
+                    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+                    return Err(RunError::Timeout {
+                        cmdline,
+                        timeout: limit,
+                        stdout: read(&out_path),
+                        stderr: read(&err_path),
+                    });
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(5)),
+                Err(source) => {
+                    kill(&mut child);
+                    return Err(RunError::Wait { cmdline, source });
+                }
+            }
+        };
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        Ok(CmdOutput { status: status_code(status), stdout: read(&out_path), stderr: read(&err_path), cmdline })
+    }
+
+    /// The `status` field `state ID` prints (`None` if state fails).
+    pub fn status(&self, id: &str) -> Option<String> {
+        let out = self.cmd(&["state", id]).ok().filter(|o| o.status == 0)?;
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        v["status"].as_str().map(str::to_owned)
+    }
+
+    /// The `state ID` JSON (`None` if state fails).
+    pub fn state(&self, id: &str) -> Option<serde_json::Value> {
+        let out = self.cmd(&["state", id]).ok().filter(|o| o.status == 0)?;
+        serde_json::from_str(&out.stdout).ok()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.cmd(&["delete", "-f", id]);
+        }
+        if let Some(base) = self.root.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}

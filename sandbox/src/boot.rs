@@ -100,6 +100,10 @@ pub struct BootArgs {
     /// spec order.
     #[arg(long = "gofer-fd")]
     pub gofer_fds: Vec<i32>,
+    /// Inherited file that receives the wait status of the container's
+    /// init; the sandbox then exits (see [`crate::exit_file`]).
+    #[arg(long = "exit-fd")]
+    pub exit_fd: Option<i32>,
 }
 
 /// Body of `runsc boot`: builds the kernel and the container, confines the
@@ -110,6 +114,7 @@ pub fn run_boot(args: &BootArgs, platform: &str, strace: bool) -> anyhow::Result
     use std::os::unix::net::{UnixListener, UnixStream};
 
     let mut ready = std::fs::File::from(confine::inherited_fd(args.ready_fd)?);
+    let exit_file = args.exit_fd.map(confine::inherited_fd).transpose()?.map(std::fs::File::from);
     let setup = || -> anyhow::Result<(UnixListener, std::sync::Arc<dyn crate::control::SandboxKernel>)> {
         let listener = UnixListener::from(confine::inherited_fd(args.control_fd)?);
         let gofers = args
@@ -126,6 +131,9 @@ pub fn run_boot(args: &BootArgs, platform: &str, strace: bool) -> anyhow::Result
         Ok((listener, kernel)) => {
             ready.write_all(b"ok").context("reporting readiness")?;
             drop(ready);
+            if let Some(file) = exit_file {
+                crate::exit_file::watch(kernel.clone(), args.id.clone(), file);
+            }
             crate::control::serve(listener, kernel);
             Ok(())
         }

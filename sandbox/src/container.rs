@@ -8,7 +8,6 @@
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,6 +31,10 @@ pub struct Runtime {
     pub debug: bool,
     pub debug_log: Option<String>,
     pub strace: bool,
+    /// Put each sandbox's host processes in a cgroup of its own, from the
+    /// spec's `linux.cgroupsPath` and `linux.resources` (`runsc`); `None`:
+    /// leave them where they are (the shim manages cgroups itself).
+    pub cgroup_manager: Option<crate::cgroup::Manager>,
 }
 
 /// A process to start in a running container (`runsc exec`).
@@ -149,7 +152,7 @@ impl Runtime {
         let lock = self.state.create(id)?;
         let dir = self.state.dir(id);
         let new = NewContainer { id, bundle: &bundle, config: &config, pid_file };
-        let result = self.create_locked(&new, stdio, &lock);
+        let result = self.in_host_cgroup(id, &bundle, || self.create_locked(&new, stdio, &lock));
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -168,7 +171,7 @@ impl Runtime {
         }
         let mut gofer = gofer::spawn(&self.runsc, &gofer_mounts(config), self.debug)?;
         let socket_path = self.state.dir(id).join("control.sock");
-        let listener = UnixListener::bind(&socket_path)
+        let listener = crate::sockpath::bind(&socket_path)
             .with_context(|| format!("creating control socket {}", socket_path.display()))?;
         let (mut ready_r, ready_w) = confine::pipe().context("creating the ready pipe")?;
 
@@ -186,7 +189,12 @@ impl Runtime {
         cmd.arg("boot").arg("--id").arg(id).arg("--bundle").arg(bundle);
         cmd.arg("--control-fd").arg(listener.as_raw_fd().to_string());
         cmd.arg("--ready-fd").arg(ready_w.as_raw_fd().to_string());
-        let mut keep = vec![listener.as_raw_fd(), ready_w.as_raw_fd()];
+        // The sandbox records its container's exit here (see `exit_file`).
+        let exit_path = self.state.dir(id).join(crate::exit_file::NAME);
+        let exit_file =
+            std::fs::File::create(&exit_path).with_context(|| format!("creating {}", exit_path.display()))?;
+        cmd.arg("--exit-fd").arg(exit_file.as_raw_fd().to_string());
+        let mut keep = vec![listener.as_raw_fd(), ready_w.as_raw_fd(), exit_file.as_raw_fd()];
         for s in &gofer.sockets {
             cmd.arg("--gofer-fd").arg(s.as_raw_fd().to_string());
             keep.push(s.as_raw_fd());
@@ -324,7 +332,9 @@ impl Runtime {
     /// Brings a record's status up to date with the sandbox.
     fn refresh(&self, record: &mut ContainerRecord) -> Status {
         if matches!(record.status, Status::Created | Status::Running | Status::Paused) {
-            if !process_alive(record.sandbox_pid) {
+            // A sandbox ends with its container, having recorded the
+            // exit (it may linger as a zombie).
+            if !process_alive(record.sandbox_pid) || crate::exit_file::read(&self.state.dir(&record.id)).is_some() {
                 record.status = Status::Stopped;
             } else if let Ok(resp) = control::call(
                 &record.control_socket,
@@ -366,6 +376,11 @@ impl Runtime {
         let status = self.refresh(&mut record);
         if !matches!(status, Status::Created | Status::Running | Status::Paused) {
             bail!("container not running");
+        }
+        if signo == 0 {
+            // As kill(2) with 0 (runc passes it on): only checks that the
+            // container is there.
+            return Ok(());
         }
         control::call(
             &record.control_socket,
@@ -468,14 +483,19 @@ impl Runtime {
     pub fn wait_process(&self, id: &str, pid: i32) -> anyhow::Result<i32> {
         let record = self.state.load(id)?;
         if !process_alive(record.sandbox_pid) {
-            return Ok(record.exit_status.unwrap_or(SANDBOX_DIED));
+            let recorded = if pid == 0 { crate::exit_file::read(&self.state.dir(id)) } else { None };
+            return Ok(recorded.or(record.exit_status).unwrap_or(SANDBOX_DIED));
         }
         let resp = control::call(
             &record.control_socket,
             Request { kind: Some(request::Kind::Wait(proto::Wait { container_id: id.into(), pid })) },
             &[],
         );
+        // The sandbox ends with its init, recording the status; or it died.
         let resp = match resp {
+            Err(_) if pid == 0 && crate::exit_file::read(&self.state.dir(id)).is_some() => {
+                return Ok(crate::exit_file::read(&self.state.dir(id)).unwrap_or(SANDBOX_DIED));
+            }
             Err(_) if !process_alive(record.sandbox_pid) => return Ok(SANDBOX_DIED),
             r => r?,
         };
@@ -517,12 +537,15 @@ impl Runtime {
             }
         }
         if sandbox_stays && record.sandbox_id == id {
-            // The sandbox's control socket lives in this directory.
+            // The sandbox's control socket (and its host cgroup's record)
+            // live in this directory.
             self.state.retire(id, lock)?;
         } else {
+            self.remove_host_cgroup(id);
             self.state.remove(id, lock)?;
         }
         if !sandbox_stays && record.sandbox_id != id {
+            self.remove_host_cgroup(&record.sandbox_id);
             self.state.remove_retired(&record.sandbox_id);
         }
         Ok(())
@@ -642,10 +665,11 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
-/// Parses a signal as runc accepts it: a number, `KILL` or `SIGKILL`.
+/// Parses a signal as runc accepts it: a number (0 checks that the
+/// container runs, as with kill(2)), `KILL` or `SIGKILL`.
 pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         bail!("invalid signal {s:?}");
@@ -742,7 +766,8 @@ mod tests {
         assert_eq!(parse_signal("KILL").unwrap(), 9);
         assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
         assert_eq!(parse_signal("sigusr1").unwrap(), 10);
-        for bad in ["0", "65", "-1", "SIGNOPE", ""] {
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        for bad in ["65", "-1", "SIGNOPE", ""] {
             assert!(parse_signal(bad).is_err(), "{bad:?}");
         }
     }

@@ -131,7 +131,7 @@ fn handle(kernel: &dyn SandboxKernel, req: Request, fds: Vec<OwnedFd>) -> Respon
 /// Client side: one request, one response.
 pub fn call(socket: &Path, req: Request, fds: &[std::os::fd::RawFd]) -> anyhow::Result<Response> {
     use anyhow::Context as _;
-    let stream = UnixStream::connect(socket)
+    let stream = crate::sockpath::connect(socket)
         .with_context(|| format!("connecting to the sandbox at {} (is it running?)", socket.display()))?;
     proto::send_message(&stream, &req, fds)?;
     let (resp, _): (Response, _) = proto::recv_message(&stream)?;

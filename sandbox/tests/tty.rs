@@ -73,6 +73,7 @@ impl Bundle {
             debug: false,
             debug_log: None,
             strace: false,
+            cgroup_manager: None,
         }
     }
 

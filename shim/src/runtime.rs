@@ -163,6 +163,7 @@ impl RunscRuntime {
             debug: config.debug,
             debug_log: config.debug_log_for(id),
             strace: config.strace,
+            cgroup_manager: None,
         })
     }
 
@@ -184,6 +185,7 @@ impl RunscRuntime {
                 debug: false,
                 debug_log: None,
                 strace: false,
+                cgroup_manager: None,
             })
         })?;
         delete_with(&rt, id)

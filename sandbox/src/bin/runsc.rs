@@ -46,7 +46,8 @@ struct Cli {
     #[arg(long, global = true, default_value = "none", value_parser = ["none", "sandbox", "host"])]
     network: String,
 
-    /// runc compatibility: cgroups through systemd (accepted).
+    /// Read `linux.cgroupsPath` as systemd's `slice:prefix:name` (mapped to
+    /// `<slice>/<prefix>-<name>.scope` in the cgroup file system).
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
 
@@ -109,9 +110,16 @@ enum Command {
         /// With `--tty --detach`: where the terminal's master is sent.
         #[arg(long = "console-socket")]
         console_socket: Option<PathBuf>,
-        /// Write the process's sandbox pid here.
+        /// Write the pid of a host process that ends with the process here
+        /// (without a terminal: this runsc, or with `--detach` the runsc
+        /// that waits for it, as gVisor's runsc does; with a terminal: its
+        /// sandbox pid).
         #[arg(long = "pid-file")]
         pid_file: Option<PathBuf>,
+        /// Internal (`--detach`): pipe on which the waiting runsc reports
+        /// that the process started.
+        #[arg(long = "started-fd", hide = true)]
+        started_fd: Option<i32>,
         id: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -313,6 +321,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             debug: cli.debug,
             debug_log: cli.debug_log.clone(),
             strace: cli.strace,
+            cgroup_manager: Some(if cli.systemd_cgroup {
+                sandbox::cgroup::Manager::Systemd
+            } else {
+                sandbox::cgroup::Manager::Cgroupfs
+            }),
         })
     };
     match &cli.command {
@@ -337,7 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", sandbox::container::exit_code(status));
             Ok(0)
         }
-        Command::Exec { process, env, cwd, user, detach, tty, console_socket, pid_file, id, args } => {
+        Command::Exec { process, env, cwd, user, detach, tty, console_socket, pid_file, started_fd, id, args } => {
             let rt = runtime()?;
             let mut p = match process {
                 Some(path) => sandbox::oci::load_process(path)?,
@@ -367,10 +380,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 None => Ok(()),
             };
             if !p.terminal {
-                let pid = rt.exec(id, p, [0, 1, 2])?;
-                write_pid(pid)?;
                 if *detach {
-                    return Ok(0);
+                    return exec_detached(pid_file.as_deref());
+                }
+                let pid = rt.exec(id, p, [0, 1, 2])?;
+                // This process ends with the exec'd one: a parent waiting
+                // for the pid file's process (conmon) sees it end.
+                write_pid(std::process::id() as i32)?;
+                if let Some(fd) = started_fd {
+                    let mut started = std::fs::File::from(sandbox::confine::inherited_fd(*fd)?);
+                    std::io::Write::write_all(&mut started, b"ok")?;
                 }
                 return Ok(sandbox::container::exit_code(rt.wait_process(id, pid)?));
             }
@@ -402,7 +421,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 "linux": {
                     "namespaces": ["pid", "network", "ipc", "uts", "mount"],
                     "capabilities": [],
-                    "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+                    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
                     "seccomp": {"enabled": false},
                     "apparmor": {"enabled": false},
                     "selinux": {"enabled": false}
@@ -426,7 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     Err(_) if !*stats => return Ok(0),
                     Err(e) => return Err(e),
                 };
-                let event = serde_json::json!({
+                let mut event = serde_json::json!({
                     "type": "stats",
                     "id": id,
                     "data": {
@@ -435,6 +454,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                         "pids": {"current": s.pids},
                     }
                 });
+                // The limits of the sandbox's host cgroup, as runc reports
+                // its container's.
+                if let Some(host) = rt.host_usage(id) {
+                    let data = &mut event["data"];
+                    if host.memory_limit > 0 {
+                        data["memory"]["usage"]["limit"] = host.memory_limit.into();
+                    }
+                    if host.pids_limit > 0 {
+                        data["pids"]["limit"] = host.pids_limit.into();
+                    }
+                }
                 println!("{event}");
                 if *stats {
                     return Ok(0);
@@ -491,6 +521,78 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(report.exit_code)
         }
     }
+}
+
+/// `exec --detach` without a terminal, as gVisor's runsc does it: a child
+/// runsc (this command line without `--detach` and `--pid-file`) starts
+/// the process, waits for it and exits with its status; its host pid goes
+/// to the pid file, so that a parent that waits for that pid (conmon,
+/// under podman) sees the process end. Returns once the process started.
+fn exec_detached(pid_file: Option<&std::path::Path>) -> anyhow::Result<i32> {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let (mut started_r, started_w) = sandbox::confine::pipe()?;
+    // exec's own options (before its id) are rewritten; the global options
+    // before `exec` and the id and command after them are kept as given.
+    #[derive(PartialEq)]
+    enum Part {
+        Global,
+        Options,
+        Command,
+    }
+    let takes_value = ["--process", "-p", "--env", "-e", "--cwd", "--user", "-u", "--console-socket"];
+    let mut part = Part::Global;
+    let (mut value_next, mut skip_next) = (false, false);
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        let s = a.to_string_lossy().into_owned();
+        match part {
+            Part::Global if s == "exec" => {
+                part = Part::Options;
+                args.push(a);
+                args.push("--started-fd".into());
+                args.push(started_w.as_raw_fd().to_string().into());
+                continue;
+            }
+            Part::Options if skip_next => skip_next = false,
+            Part::Options if value_next => {
+                value_next = false;
+                args.push(a);
+            }
+            Part::Options if s == "--detach" || s == "-d" || s.starts_with("--pid-file=") => {}
+            Part::Options if s == "--pid-file" => skip_next = true,
+            Part::Options if s.starts_with('-') => {
+                value_next = takes_value.contains(&s.as_str());
+                args.push(a);
+            }
+            Part::Options => {
+                part = Part::Command;
+                args.push(a);
+            }
+            Part::Global | Part::Command => args.push(a),
+        }
+    }
+    let fd = started_w.as_raw_fd();
+    let mut cmd = std::process::Command::new(std::env::current_exe().context("finding the runsc binary")?);
+    cmd.args(&args);
+    // SAFETY: only fcntl (async-signal-safe) between fork and exec, on a
+    // descriptor that stays open until spawn returns.
+    unsafe {
+        cmd.pre_exec(move || sandbox::confine::keep_across_exec(fd));
+    }
+    let mut child = cmd.spawn().context("starting the waiting runsc")?;
+    drop(started_w);
+    let mut answer = String::new();
+    let _ = started_r.read_to_string(&mut answer);
+    if answer != "ok" {
+        // The child printed why.
+        let status = child.wait()?;
+        return Ok(status.code().filter(|&c| c != 0).unwrap_or(1));
+    }
+    if let Some(f) = pid_file {
+        std::fs::write(f, child.id().to_string()).with_context(|| format!("writing {}", f.display()))?;
+    }
+    Ok(0)
 }
 
 fn list(runtime: &Runtime, format: &str) -> anyhow::Result<()> {
