@@ -801,8 +801,12 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         }
         let resources = Resources::from_json(&any.value)
             .map_err(|e| status(Code::INVALID_ARGUMENT, format!("container {id}: invalid resources: {e}")))?;
+        // A pod's containers share its sandbox, and the cgroup the shim
+        // made for it: the limits bound the pod.
+        let pods = |cg: &Cgroup| self.containers().values().any(|o| matches!(&o.cgroup, Some((c, true)) if c == cg));
         let cg = match cgroup {
             Some((cg, true)) => cg,
+            Some((cg, false)) if pods(&cg) => cg,
             _ => {
                 return Err(status(
                     Code::FAILED_PRECONDITION,

@@ -144,17 +144,12 @@ async fn cri_serves_the_installed_runsc_handler() {
 /// UpdateContainerResources (the memory limit reaches the sandbox's
 /// cgroup), ContainerStats (the shim's metrics decoded by CRI), ExecSync
 /// (until exec lands: a clear "not supported"), StopPodSandbox,
-/// RemovePodSandbox; one shim serves the whole pod and nothing is left
-/// behind.
-///
-/// Ignored until the sandbox supports bind mounts of files: CRI mounts
-/// `/etc/resolv.conf` into the pod sandbox (and `/etc/hosts`,
-/// `/etc/hostname`, `/dev/termination-log` into containers), and the Gofer
-/// serves directories only (`opening directory .../resolv.conf: Not a
-/// directory`), so RunPodSandbox fails. With file bind mounts dropped from
-/// the spec the whole test passes.
+/// RemovePodSandbox; one shim and one Sentry serve the whole pod (the
+/// containers join the pause container's sandbox, each with its own
+/// Gofer; CRI's file bind mounts — `/etc/resolv.conf`, `/etc/hosts`,
+/// `/etc/hostname`, `/dev/termination-log` — are served too) and nothing is
+/// left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "sandbox: the Gofer cannot serve file bind mounts (CRI's /etc/resolv.conf)"]
 async fn pod_with_two_containers_through_cri() {
     let Some(c) = Containerd::start_cri() else { return };
     c.import_image_in(CRI_NAMESPACE, IMAGE, &["/bin/sh"]);
@@ -225,6 +220,7 @@ async fn pod_with_two_containers_through_cri() {
         sandboxes.len(),
         sandboxes.iter().map(|(pid, _)| pid).collect::<Vec<_>>()
     );
+    assert_eq!(sandboxes.len(), 1, "the pod's containers run in one Sentry: {sandboxes:?}");
 
     // UpdateContainerResources reaches the sandbox's cgroup.
     const LIMIT: u64 = 512 << 20;
