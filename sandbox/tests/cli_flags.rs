@@ -55,3 +55,25 @@ fn only_network_none_is_available() {
     assert!(!list("bogus").status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_process_file_that_does_not_parse_is_a_one_line_error() {
+    let dir = scratch("process");
+    let bad = dir.join("process.json");
+    std::fs::write(&bad, r#"{"args": ["/bin/true"], "cwd": 7}"#).unwrap();
+    for (file, want) in [(bad.clone(), "malformed"), (dir.join("missing.json"), "no such file")] {
+        let out = Command::new(runsc())
+            .arg("--root")
+            .arg(dir.join("state"))
+            .args(["exec", "--process"])
+            .arg(&file)
+            .arg("anything")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want) && err.contains(file.to_str().unwrap()), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
