@@ -128,6 +128,17 @@ fn lifecycle_transcript(rt: &Runtime, bundle: &Bundle) -> Vec<String> {
     step("start", &["start", "life"]);
     log.borrow_mut().push(format!("after start: {:?}", s.status("life")));
     step("start again", &["start", "life"]);
+    // exec joins the running container: output, exit status, user, env, cwd.
+    let exec = |what: &str, args: &[&str]| {
+        let out = s.cmd(args).unwrap_or_else(|e| panic!("{}: {what}: {e}", rt.name()));
+        eprintln!("{}: {out}", rt.name());
+        log.borrow_mut().push(format!("{what}: exit {} stdout {:?}", out.status, out.stdout));
+    };
+    exec("exec", &["exec", "life", "/bin/sh", "-c", "echo exec-out; exit 3"]);
+    exec("exec --user", &["exec", "--user", "1000:1000", "life", "/bin/sh", "-c", "id -u; id -g"]);
+    exec("exec --env --cwd", &["exec", "--env", "X=y", "--cwd", "/bin", "life", "/bin/sh", "-c", "echo $X; pwd"]);
+    exec("exec of a missing program", &["exec", "life", "/no-such-program"]);
+    exec("exec in an unknown container", &["exec", "ghost", "/bin/true"]);
     step("pause", &["pause", "life"]);
     log.borrow_mut().push(format!("after pause: {:?}", s.status("life")));
     step("pause again", &["pause", "life"]);

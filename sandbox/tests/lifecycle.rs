@@ -236,7 +236,7 @@ fn exec_joins_a_running_container() {
     let out = b.runsc(&["exec", "--process", proc_file.to_str().unwrap(), "e1"]);
     assert_eq!(text(&out.stdout), "from json\n", "{}", text(&out.stderr));
     let out = b.runsc(&["exec", "e1", "/bin/no-such-program"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255), "runc's exec fails with 255");
     assert!(text(&out.stderr).contains("ENOENT"), "{}", text(&out.stderr));
 
     // A detached process shows in ps until killed.

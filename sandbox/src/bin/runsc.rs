@@ -214,6 +214,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let log = cli.log.clone().map(|path| (path, cli.log_format == "json"));
+    // runc's exec fails with 255 (its -1), every other command with 1.
+    let failure = if matches!(cli.command, Command::Exec { .. }) { 255 } else { 1 };
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -223,7 +225,7 @@ fn main() {
             if let Some((path, json)) = log {
                 log_error(&path, json, &msg);
             }
-            std::process::exit(1);
+            std::process::exit(failure);
         }
     }
 }
