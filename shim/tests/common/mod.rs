@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -70,97 +70,6 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
 
 fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
-}
-
-/// Builds an OCI image layout tar named `name` whose default command is
-/// `cmd`: one gzip layer holding busybox-static.
-fn build_image(busybox: &Path, out: &Path, name: &str, cmd: &[&str]) {
-    // The layer.
-    let mut layer = tar::Builder::new(Vec::new());
-    let mut dir = |name: &str| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_cksum();
-        layer.append_data(&mut h, name, std::io::empty()).unwrap();
-    };
-    for d in ["bin", "dev", "etc", "proc", "sys", "tmp"] {
-        dir(d);
-    }
-    let bb = std::fs::read(busybox).unwrap();
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o755);
-    h.set_size(bb.len() as u64);
-    h.set_cksum();
-    layer.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
-    for applet in ["sh", "echo", "cat", "sleep", "true", "false"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        layer.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
-    }
-    let layer_tar = layer.into_inner().unwrap();
-    let diff_id = sha256_hex(&layer_tar);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&layer_tar).unwrap();
-    let layer_gz = gz.finish().unwrap();
-
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": { "Env": ["PATH=/bin"], "Cmd": cmd },
-        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] }
-    })
-    .to_string()
-    .into_bytes();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(&config)),
-            "size": config.len()
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": format!("sha256:{}", sha256_hex(&layer_gz)),
-            "size": layer_gz.len()
-        }]
-    })
-    .to_string()
-    .into_bytes();
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(&manifest)),
-            "size": manifest.len(),
-            "platform": { "architecture": "amd64", "os": "linux" },
-            "annotations": {
-                "io.containerd.image.name": name,
-                "org.opencontainers.image.ref.name": "latest"
-            }
-        }]
-    })
-    .to_string()
-    .into_bytes();
-
-    let mut out_tar = tar::Builder::new(std::fs::File::create(out).unwrap());
-    let mut file = |name: String, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        out_tar.append_data(&mut h, name, data).unwrap();
-    };
-    file("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#);
-    file("index.json".into(), &index);
-    for blob in [&config, &manifest, &layer_gz] {
-        file(format!("blobs/sha256/{}", sha256_hex(blob)), blob);
-    }
-    out_tar.finish().unwrap();
 }
 
 /// The runsc binary next to the shim (building it, in the shim's
@@ -376,7 +285,7 @@ state = "{d}/state"
     /// namespace `ns`.
     pub fn import_image_in(&self, ns: &str, name: &str, cmd: &[&str]) {
         let tar = self.path().join(format!("image-{}.tar", sha256_hex(name.as_bytes())));
-        build_image(Path::new("/bin/busybox"), &tar, name, cmd);
+        integration::image::build_busybox_archive(Path::new("/bin/busybox"), &tar, name, cmd).unwrap();
         let out = self.ctr_in(ns, &["images", "import", tar.to_str().unwrap()]);
         assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
         let out = self.ctr_in(ns, &["images", "ls", "-q"]);
