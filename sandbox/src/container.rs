@@ -493,11 +493,15 @@ impl Runtime {
         );
         // The sandbox ends with its init, recording the status; or it died.
         let resp = match resp {
-            Err(_) if pid == 0 && crate::exit_file::read(&self.state.dir(id)).is_some() => {
-                return Ok(crate::exit_file::read(&self.state.dir(id)).unwrap_or(SANDBOX_DIED));
+            Err(e) => {
+                let recorded = if pid == 0 { crate::exit_file::read(&self.state.dir(id)) } else { None };
+                match recorded {
+                    Some(status) => return Ok(status),
+                    None if !process_alive(record.sandbox_pid) => return Ok(SANDBOX_DIED),
+                    None => return Err(e),
+                }
             }
-            Err(_) if !process_alive(record.sandbox_pid) => return Ok(SANDBOX_DIED),
-            r => r?,
+            Ok(r) => r,
         };
         match resp.kind {
             Some(response::Kind::Exited(e)) => Ok(e.wait_status),
