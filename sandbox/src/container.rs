@@ -392,6 +392,24 @@ impl Runtime {
         Ok(())
     }
 
+    /// Sends signal `signo` to process `pid` (its pid in the sandbox, as
+    /// [`exec`](Runtime::exec) returns it; 0: the init) of container `id`.
+    pub fn signal_process(&self, id: &str, pid: i32, signo: i32) -> anyhow::Result<()> {
+        let mut record = self.state.load(id)?;
+        let status = self.refresh(&mut record);
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            bail!("container not running");
+        }
+        control::call(
+            &record.control_socket,
+            Request {
+                kind: Some(request::Kind::Signal(proto::Signal { container_id: id.into(), pid, signo, all: false })),
+            },
+            &[],
+        )?;
+        Ok(())
+    }
+
     /// `runsc exec`: starts `process` in the running container `id` with
     /// `stdio` (three descriptors) as its standard streams; returns its
     /// pid in the sandbox.

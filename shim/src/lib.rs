@@ -7,7 +7,8 @@
 //! - [`shim`]: the `start` (one shim per pod) and `delete` actions;
 //! - [`cgroup`]: the sandbox's host cgroup (metrics, pause/resume);
 //! - [`config`]: runtime options and `runsc.toml`;
-//! - [`stdio`]: container stdio over containerd's FIFOs;
+//! - [`stdio`]: container stdio over containerd's FIFOs, pipes or a
+//!   terminal;
 //! - [`pod`]: pod grouping and exit statuses.
 
 pub mod cgroup;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use sandbox::container::ExecProcess;
 use sandbox::container::{ContainerStdio, Runtime};
 use sandbox::state::{StateDir, StateError};
 
@@ -83,6 +84,19 @@ pub struct State {
     pub pid: u32,
 }
 
+/// A process inside the sandbox, as `ps` inside would show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxProcess {
+    /// Its pid in the sandbox (the init is 1).
+    pub pid: u32,
+    /// Its parent's pid in the sandbox.
+    pub ppid: u32,
+    /// Its user.
+    pub uid: u32,
+    /// Its command name.
+    pub cmd: String,
+}
+
 /// The lifecycle operations the task service needs. All calls may block
 /// (the service runs them on tokio's blocking pool).
 pub trait ContainerRuntime: Send + Sync + 'static {
@@ -99,8 +113,23 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Removes the container, killing what is left of it (`runsc delete
     /// --force`); succeeds if it is already gone.
     fn delete(&self, id: &str) -> Result<()>;
-    /// Host pids of the container's processes.
-    fn pids(&self, id: &str) -> Result<Vec<u32>>;
+    /// The processes inside the container's sandbox.
+    fn processes(&self, id: &str) -> Result<Vec<SandboxProcess>>;
+    /// Starts `process` in running container `id` with `stdio` as its
+    /// standard streams; returns its pid in the sandbox.
+    fn exec(&self, id: &str, process: ExecProcess, stdio: ContainerStdio) -> Result<u32>;
+    /// Blocks until process `pid` (sandbox pid) of container `id` exits;
+    /// its wait(2) status.
+    fn wait_process(&self, id: &str, pid: u32) -> Result<i32>;
+    /// Signals process `pid` (sandbox pid) of container `id`.
+    fn signal_process(&self, id: &str, pid: u32, signo: i32) -> Result<()>;
+    /// Sets the window size of the terminal of process `pid` (sandbox
+    /// pid; 0: the init) of container `id`.
+    fn resize(&self, id: &str, pid: u32, rows: u16, cols: u16) -> Result<()>;
+}
+
+fn sandbox_pid(pid: u32) -> Result<i32> {
+    i32::try_from(pid).map_err(|_| RuntimeError::InvalidArgument(format!("invalid pid {pid}")))
 }
 
 /// Finds the runsc binary: configured, next to the shim's own binary, or
@@ -252,12 +281,57 @@ impl ContainerRuntime for RunscRuntime {
         Ok(())
     }
 
-    fn pids(&self, id: &str) -> Result<Vec<u32>> {
-        // Interim: the sandbox's host processes (the Sentry and its
-        // children) until the library lists the processes inside the
-        // sandbox, which have no host pids.
-        let s = self.state(id)?;
-        Ok(if s.pid > 0 { crate::cgroup::process_tree(s.pid) } else { Vec::new() })
+    fn processes(&self, id: &str) -> Result<Vec<SandboxProcess>> {
+        let list = self.get(id)?.processes(id)?;
+        Ok(list
+            .into_iter()
+            .map(|(pid, ppid, uid, cmd)| SandboxProcess {
+                pid: u32::try_from(pid).unwrap_or(0),
+                ppid: u32::try_from(ppid).unwrap_or(0),
+                uid,
+                cmd,
+            })
+            .collect())
+    }
+
+    fn exec(&self, id: &str, process: ExecProcess, stdio: ContainerStdio) -> Result<u32> {
+        use std::os::fd::AsRawFd;
+        let rt = self.get(id)?;
+        let st = self.state(id)?;
+        if st.status != Status::Running {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "container {id} is not running ({:?}): cannot exec in it",
+                st.status
+            )));
+        }
+        // The descriptors travel to the sandbox with the request; ours are
+        // closed when `stdio` is dropped after the call.
+        let fds = [stdio.stdin.as_raw_fd(), stdio.stdout.as_raw_fd(), stdio.stderr.as_raw_fd()];
+        let pid = rt.exec(id, process, fds)?;
+        drop(stdio);
+        u32::try_from(pid).map_err(|_| RuntimeError::Other(anyhow::anyhow!("exec in {id}: invalid pid {pid}")))
+    }
+
+    fn wait_process(&self, id: &str, pid: u32) -> Result<i32> {
+        Ok(self.get(id)?.wait_process(id, sandbox_pid(pid)?)?)
+    }
+
+    fn signal_process(&self, id: &str, pid: u32, signo: i32) -> Result<()> {
+        if !(1..=64).contains(&signo) {
+            return Err(RuntimeError::InvalidArgument(format!("invalid signal {signo}")));
+        }
+        let rt = self.get(id)?;
+        match rt.signal_process(id, sandbox_pid(pid)?, signo) {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("not running") || e.to_string().contains("no process") => {
+                Err(RuntimeError::NotFound(format!("process {pid} of container {id}: process already finished")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn resize(&self, id: &str, pid: u32, rows: u16, cols: u16) -> Result<()> {
+        Ok(self.get(id)?.resize(id, sandbox_pid(pid)?, rows, cols)?)
     }
 }
 

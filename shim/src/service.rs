@@ -1,14 +1,28 @@
 //! The ttrpc task service (task API v2): converts containerd's protobuf
 //! requests into calls on a [`ContainerRuntime`], tracks exits, and
-//! publishes task events (`/tasks/create`, `start`, `exit`, `delete`,
-//! `paused`, `resumed`, `oom`). Protobuf types stay in this file.
+//! publishes task events (`/tasks/create`, `start`, `exec-added`,
+//! `exec-started`, `exit`, `delete`, `paused`, `resumed`, `oom`).
+//! Protobuf types stay in this file.
+//!
+//! Exec: an Exec request (an OCI process spec) adds a process to a running
+//! container under its exec id (a duplicate is `AlreadyExists`, a
+//! container that does not run `FailedPrecondition`); Start with that id
+//! starts it in the sandbox, and State, Wait, Kill, Delete, CloseIO and
+//! ResizePty with it act on it. Exec processes have sandbox pids; their
+//! exits are published as TaskExit with the exec id, after their output is
+//! drained, as runc's shim does.
+//!
+//! Terminals: a task created or exec'd with `terminal` gets a new host
+//! pseudo-terminal as its stdio (see [`stdio::open_terminal`]); ResizePty
+//! resizes it through the sandbox, or on the host before the process
+//! starts.
+//!
+//! Pids lists the processes inside the sandbox (the init is pid 1).
 //!
 //! Through the sandbox's host cgroup ([`Cgroup`]): Stats (as
 //! `io.containerd.cgroups.v2.Metrics`), Pause/Resume (the freezer), Update
-//! (resource limits) and OOM events. Interim until the sandbox library
-//! has them: Pids lists the sandbox's host processes (Sentry and stubs),
-//! not the processes inside it. Not supported (`Unimplemented`): Exec,
-//! ResizePty (terminals), Checkpoint.
+//! (resource limits) and OOM events. Not supported (`Unimplemented`):
+//! Checkpoint and restoring from one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +37,8 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 use containerd_shim_protos::cgroups_v2::metrics as cgv2;
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed,
+    TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -35,8 +50,9 @@ use tokio::sync::{watch, Notify};
 use crate::cgroup::{Cgroup, Resources};
 use crate::config::RunscConfig;
 use crate::pod::{exit_status, KILLED_EXIT_STATUS};
-use crate::runtime::{ContainerRuntime, CreateParams, RuntimeError, Status};
-use crate::stdio::{self, StdioCopies, StdioPaths};
+use crate::runtime::{ContainerRuntime, CreateParams, ExecProcess, RuntimeError, Status};
+use crate::stdio::{self, Console, StdioCopies, StdioPaths};
+use sandbox::container::ContainerStdio;
 
 /// File in the bundle where the shim keeps a container's resolved runsc
 /// settings, for the `delete` action.
@@ -80,7 +96,7 @@ fn timestamp(t: SystemTime) -> Timestamp {
     ts
 }
 
-/// How a container's init ended.
+/// How a container's init, or an exec process, ended.
 #[derive(Clone, Copy, Debug)]
 struct Exit {
     status: u32,
@@ -98,6 +114,73 @@ struct Container {
     /// The sandbox's host cgroup, and whether the shim created it.
     cgroup: Option<(Cgroup, bool)>,
     paused: bool,
+    /// The terminal that is its stdio (`ctr run -t`).
+    console: Option<Console>,
+    /// Processes added by Exec, by exec id, until they are deleted.
+    execs: HashMap<String, ExecProc>,
+}
+
+/// A process added to a running container by Exec.
+struct ExecProc {
+    /// What to run and its stdio, until Start takes them.
+    pending: Option<(ExecProcess, ContainerStdio)>,
+    stdio: StdioPaths,
+    /// The terminal that is its stdio (`ctr task exec -t`).
+    console: Option<Console>,
+    /// Its pid in the sandbox, once started.
+    pid: u32,
+    copies: Arc<tokio::sync::Mutex<StdioCopies>>,
+    exit: watch::Sender<Option<Exit>>,
+}
+
+impl ExecProc {
+    fn started(&self) -> bool {
+        self.pending.is_none()
+    }
+}
+
+/// The part of an OCI process spec (JSON, in an Exec's `spec`) that runsc
+/// uses.
+#[derive(serde::Deserialize, Default)]
+struct ProcessSpec {
+    args: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    cwd: Option<String>,
+    user: Option<ProcessUser>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ProcessUser {
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+/// The process an Exec request describes.
+fn exec_process(req: &api::ExecProcessRequest) -> Result<ExecProcess, String> {
+    let any = req.spec.as_ref().ok_or("no process spec")?;
+    let spec: ProcessSpec = serde_json::from_slice(&any.value).map_err(|e| format!("invalid process spec: {e}"))?;
+    let args = spec.args.unwrap_or_default();
+    if args.is_empty() {
+        return Err("the process spec has no args".into());
+    }
+    let user = spec.user.unwrap_or_default();
+    Ok(ExecProcess {
+        args,
+        env: spec.env.unwrap_or_default(),
+        cwd: spec.cwd.unwrap_or_default(),
+        uid: user.uid.unwrap_or(0),
+        gid: user.gid.unwrap_or(0),
+        terminal: req.terminal,
+    })
+}
+
+/// Opens a task's stdio: a new terminal, or pipes.
+fn open_stdio(paths: &StdioPaths, terminal: bool) -> std::io::Result<(ContainerStdio, StdioCopies, Option<Console>)> {
+    if terminal {
+        stdio::open_terminal(paths).map(|(s, c, console)| (s, c, Some(console)))
+    } else {
+        stdio::open(paths).map(|(s, c)| (s, c, None))
+    }
 }
 
 /// containerd's type name for cgroup v2 metrics (typeurl, no prefix).
@@ -187,12 +270,219 @@ impl<R: ContainerRuntime> TaskService<R> {
             .unwrap_or_else(|e| Err(RuntimeError::Other(anyhow::anyhow!("runtime call failed: {e}"))))
     }
 
-    fn check_exec(exec_id: &str) -> TtrpcResult<()> {
-        if exec_id.is_empty() {
-            Ok(())
+    fn exec_not_found(id: &str, exec_id: &str) -> ttrpc::Error {
+        status(Code::NOT_FOUND, format!("exec process {exec_id} does not exist in container {id}"))
+    }
+
+    /// Runs `f` on exec `exec_id` of container `id`.
+    fn with_exec<T>(&self, id: &str, exec_id: &str, f: impl FnOnce(&Container, &mut ExecProc) -> T) -> TtrpcResult<T> {
+        let mut map = self.containers();
+        let c = map.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+        let mut e = c.execs.remove(exec_id).ok_or_else(|| Self::exec_not_found(id, exec_id))?;
+        let r = f(c, &mut e);
+        c.execs.insert(exec_id.to_string(), e);
+        Ok(r)
+    }
+
+    /// Runs `f` on the terminal of process `exec_id` (empty: the init) of
+    /// container `id`, with its sandbox pid (0: the init) if it was
+    /// started; an error if it has no terminal or has ended.
+    fn with_console<T>(
+        &self,
+        id: &str,
+        exec_id: &str,
+        f: impl FnOnce(&Console, Option<u32>) -> std::io::Result<T>,
+    ) -> TtrpcResult<TtrpcResult<T>> {
+        let map = self.containers();
+        let c = map.get(id).ok_or_else(|| Self::not_found(id))?;
+        let (console, pid, ended, what) = if exec_id.is_empty() {
+            (c.console.as_ref(), c.started.then_some(0), c.exit.borrow().is_some(), "the init".to_string())
         } else {
-            Err(status(Code::NOT_FOUND, format!("exec process {exec_id} does not exist (exec is not supported yet)")))
+            let e = c.execs.get(exec_id).ok_or_else(|| Self::exec_not_found(id, exec_id))?;
+            // An exec being started has no pid yet.
+            let pid = (e.started() && e.pid > 0).then_some(e.pid);
+            (e.console.as_ref(), pid, e.exit.borrow().is_some(), format!("exec process {exec_id}"))
+        };
+        let Some(console) = console else {
+            return Err(status(Code::FAILED_PRECONDITION, format!("container {id}: {what} has no terminal")));
+        };
+        if ended {
+            return Err(status(Code::FAILED_PRECONDITION, format!("container {id}: {what} is not running")));
         }
+        Ok(f(console, pid).map_err(|e| status(Code::UNKNOWN, format!("the terminal of {what} of {id}: {e}"))))
+    }
+
+    async fn start_exec(&self, id: String, exec_id: String) -> TtrpcResult<api::StartResponse> {
+        let (pending, copies, tx) = self.with_exec(&id, &exec_id, |c, e| {
+            if e.started() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("exec process {exec_id} was already started")));
+            }
+            if !c.started || c.exit.borrow().is_some() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is not running")));
+            }
+            Ok((e.pending.take(), e.copies.clone(), e.exit.clone()))
+        })??;
+        let Some((process, stdio)) = pending else {
+            return Err(status(Code::FAILED_PRECONDITION, format!("exec process {exec_id} was already started")));
+        };
+        tracing::info!("exec {exec_id} in {id}: {:?}", process.args);
+        let sid = id.clone();
+        let pid = match self.blocking(move |rt| rt.exec(&sid, process, stdio)).await {
+            Ok(pid) => pid,
+            Err(e) => {
+                tracing::warn!("exec {exec_id} in {id} failed: {e}");
+                copies.lock().await.abort();
+                // It never ran: Wait reports what a failed exec gives.
+                tx.send_replace(Some(Exit { status: 127, at: SystemTime::now() }));
+                return Err(runtime_error(&format!("exec {exec_id} in {id}"), e));
+            }
+        };
+        let _ = self.with_exec(&id, &exec_id, |_, e| e.pid = pid);
+        self.watch_exec_exit(id.clone(), exec_id.clone(), pid, copies, tx);
+        let ev = TaskExecStarted { container_id: id, exec_id, pid, ..Default::default() };
+        self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::StartResponse { pid, ..Default::default() })
+    }
+
+    /// Waits for exec `exec_id` (sandbox pid `pid`) of container `id` to
+    /// exit; then drains its output, records the exit and publishes
+    /// TaskExit.
+    fn watch_exec_exit(
+        &self,
+        id: String,
+        exec_id: String,
+        pid: u32,
+        copies: Arc<tokio::sync::Mutex<StdioCopies>>,
+        tx: watch::Sender<Option<Exit>>,
+    ) {
+        let rt = self.runtime.clone();
+        let publisher = self.publisher.clone();
+        let namespace = self.namespace.clone();
+        let containers = self.containers.clone();
+        tokio::spawn(async move {
+            let wait_id = id.clone();
+            let code = match tokio::task::spawn_blocking(move || rt.wait_process(&wait_id, pid)).await {
+                Ok(Ok(ws)) => exit_status(ws),
+                Ok(Err(e)) => {
+                    tracing::warn!("exec {exec_id} in {id}: waiting through the sandbox failed: {e}");
+                    KILLED_EXIT_STATUS
+                }
+                Err(e) => {
+                    tracing::warn!("exec {exec_id} in {id}: wait task failed: {e}");
+                    KILLED_EXIT_STATUS
+                }
+            };
+            copies.lock().await.finish(OUTPUT_GRACE).await;
+            let exit = Exit { status: code, at: SystemTime::now() };
+            tracing::info!("exec {exec_id} (pid {pid}) in {id} exited with status {code}");
+            tx.send_replace(Some(exit));
+            let known = containers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .is_some_and(|c| c.execs.contains_key(&exec_id));
+            if !known {
+                // Deleted with its container: nobody waits for it.
+                return;
+            }
+            let ev = TaskExit {
+                container_id: id,
+                id: exec_id,
+                pid,
+                exit_status: code,
+                exited_at: MessageField::some(timestamp(exit.at)),
+                ..Default::default()
+            };
+            publish(&publisher, &namespace, topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev)).await;
+        });
+    }
+
+    async fn delete_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::DeleteResponse> {
+        let e = {
+            let mut map = self.containers();
+            let c = map.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+            let e = c.execs.get(exec_id).ok_or_else(|| Self::exec_not_found(id, exec_id))?;
+            if e.started() && e.exit.borrow().is_none() {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("exec process {exec_id} of container {id} is still running: kill it before deleting it"),
+                ));
+            }
+            c.execs.remove(exec_id).ok_or_else(|| Self::exec_not_found(id, exec_id))?
+        };
+        e.copies.lock().await.abort();
+        let exit = e.exit.borrow().unwrap_or(Exit { status: 0, at: SystemTime::now() });
+        Ok(api::DeleteResponse {
+            pid: e.pid,
+            exit_status: exit.status,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn state_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::StateResponse> {
+        self.with_exec(id, exec_id, |c, e| {
+            let mut resp = api::StateResponse {
+                id: exec_id.to_string(),
+                bundle: c.bundle.clone(),
+                pid: e.pid,
+                stdin: e.stdio.stdin.clone(),
+                stdout: e.stdio.stdout.clone(),
+                stderr: e.stdio.stderr.clone(),
+                terminal: e.console.is_some(),
+                ..Default::default()
+            };
+            let st = match *e.exit.borrow() {
+                Some(exit) => {
+                    resp.exit_status = exit.status;
+                    resp.exited_at = MessageField::some(timestamp(exit.at));
+                    api::Status::STOPPED
+                }
+                None if !e.started() => api::Status::CREATED,
+                None if c.paused => api::Status::PAUSED,
+                None => api::Status::RUNNING,
+            };
+            resp.status = st.into();
+            resp
+        })
+    }
+
+    async fn kill_exec(&self, id: &str, exec_id: &str, signal: u32) -> TtrpcResult<api::Empty> {
+        let pid = self.with_exec(id, exec_id, |c, e| {
+            if e.exit.borrow().is_some() {
+                return Err(status(Code::NOT_FOUND, format!("exec process {exec_id}: process already finished")));
+            }
+            if !e.started() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("exec process {exec_id} was not started")));
+            }
+            if c.paused {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {id} is paused: resume it before signalling exec process {exec_id}"),
+                ));
+            }
+            Ok(e.pid)
+        })??;
+        let signo =
+            i32::try_from(signal).map_err(|_| status(Code::INVALID_ARGUMENT, format!("invalid signal {signal}")))?;
+        let kid = id.to_string();
+        self.blocking(move |rt| rt.signal_process(&kid, pid, signo))
+            .await
+            .map_err(|e| runtime_error(&format!("signalling exec {exec_id} in {id}"), e))?;
+        Ok(api::Empty::new())
+    }
+
+    async fn wait_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::WaitResponse> {
+        let mut rx = self.with_exec(id, exec_id, |_, e| e.exit.subscribe())?;
+        let exit = match rx.wait_for(Option::is_some).await {
+            Ok(e) => (*e).unwrap_or(Exit { status: KILLED_EXIT_STATUS, at: SystemTime::now() }),
+            Err(_) => return Err(status(Code::NOT_FOUND, format!("exec process {exec_id} of {id} was deleted"))),
+        };
+        Ok(api::WaitResponse {
+            exit_status: exit.status,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        })
     }
 
     /// Freezes or thaws the sandbox cgroup of container `id`.
@@ -371,9 +661,6 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         if self.containers().contains_key(&id) {
             return Err(status(Code::ALREADY_EXISTS, format!("container {id} already exists")));
         }
-        if req.terminal {
-            return Err(not_supported("a terminal (tty) for the container, as with ctr run -t,"));
-        }
         if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
             return Err(not_supported("restoring from a checkpoint"));
         }
@@ -390,7 +677,7 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         }
         let rootfs = mount_rootfs(&bundle, &req.rootfs).await?;
         let paths = StdioPaths { stdin: req.stdin.clone(), stdout: req.stdout.clone(), stderr: req.stderr.clone() };
-        let (container_stdio, mut copies) = match stdio::open(&paths) {
+        let (container_stdio, mut copies, console) = match open_stdio(&paths, req.terminal) {
             Ok(s) => s,
             Err(e) => {
                 if let Some(r) = &rootfs {
@@ -462,6 +749,8 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
                 exit,
                 cgroup,
                 paused: false,
+                console,
+                execs: HashMap::new(),
             },
         );
         let ev = TaskCreate {
@@ -484,7 +773,9 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        Self::check_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.start_exec(req.id, req.exec_id).await;
+        }
         let id = req.id.clone();
         let (pid, cgroup, copies, tx) = {
             let map = self.containers();
@@ -506,7 +797,9 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
-        Self::check_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.delete_exec(&req.id, &req.exec_id).await;
+        }
         let id = req.id.clone();
         let (started, exited, copies, cgroup, paused) = {
             let map = self.containers();
@@ -539,6 +832,12 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         let Some(c) = self.containers().remove(&id) else {
             return Err(Self::not_found(&id));
         };
+        for e in c.execs.values() {
+            // Their watchers may be draining; they end with the sandbox.
+            if let Ok(mut copies) = e.copies.try_lock() {
+                copies.abort();
+            }
+        }
         if let Some(r) = &c.rootfs {
             unmount(r);
         }
@@ -568,13 +867,15 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
-        Self::check_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.state_exec(&req.id, &req.exec_id).await;
+        }
         let id = req.id.clone();
-        let (bundle, paths, pid, started, exited, paused) = {
+        let (bundle, paths, pid, started, exited, paused, terminal) = {
             let map = self.containers();
             let c = map.get(&id).ok_or_else(|| Self::not_found(&id))?;
             let exited = *c.exit.borrow();
-            (c.bundle.clone(), c.stdio.clone(), c.pid, c.started, exited, c.paused)
+            (c.bundle.clone(), c.stdio.clone(), c.pid, c.started, exited, c.paused, c.console.is_some())
         };
         let mut resp = api::StateResponse {
             id: id.clone(),
@@ -583,6 +884,7 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
             stdin: paths.stdin,
             stdout: paths.stdout,
             stderr: paths.stderr,
+            terminal,
             ..Default::default()
         };
         let st = match exited {
@@ -615,7 +917,9 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        Self::check_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.kill_exec(&req.id, &req.exec_id, req.signal).await;
+        }
         let id = req.id.clone();
         let (exited, paused) = {
             let map = self.containers();
@@ -650,7 +954,9 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
     }
 
     async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        Self::check_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.wait_exec(&req.id, &req.exec_id).await;
+        }
         let mut rx = {
             let c = self.containers();
             c.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?.exit.subscribe()
@@ -666,29 +972,37 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         })
     }
 
-    /// Interim: the sandbox's host pids (see [`ContainerRuntime::pids`]).
+    /// The processes inside the sandbox, with their sandbox pids (the
+    /// init is 1).
     async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
         let id = req.id.clone();
-        if !self.containers().contains_key(&id) {
-            return Err(Self::not_found(&id));
-        }
+        let exited = {
+            let map = self.containers();
+            let exited = map.get(&id).ok_or_else(|| Self::not_found(&id))?.exit.borrow().is_some();
+            exited
+        };
         let pid_id = id.clone();
-        let pids =
-            self.blocking(move |rt| rt.pids(&pid_id)).await.map_err(|e| runtime_error(&format!("pids of {id}"), e))?;
+        let procs = match self.blocking(move |rt| rt.processes(&pid_id)).await {
+            Ok(procs) => procs,
+            // A stopped container's sandbox may be gone: nothing runs.
+            Err(_) if exited => Vec::new(),
+            Err(e) => return Err(runtime_error(&format!("processes of {id}"), e)),
+        };
         Ok(api::PidsResponse {
-            processes: pids
+            processes: procs
                 .into_iter()
-                .map(|pid| containerd_shim_protos::types::task::ProcessInfo { pid, ..Default::default() })
+                .map(|p| containerd_shim_protos::types::task::ProcessInfo { pid: p.pid, ..Default::default() })
                 .collect(),
             ..Default::default()
         })
     }
 
     async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        Self::check_exec(&req.exec_id)?;
-        let copies = {
+        let copies = if req.exec_id.is_empty() {
             let c = self.containers();
             c.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?.copies.clone()
+        } else {
+            self.with_exec(&req.id, &req.exec_id, |_, e| e.copies.clone())?
         };
         if req.stdin {
             copies.lock().await.close_stdin();
@@ -755,12 +1069,84 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
         Ok(api::StatsResponse { stats: MessageField::some(stats), ..Default::default() })
     }
 
-    async fn exec(&self, _ctx: &TtrpcContext, _req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        Err(not_supported("exec"))
+    async fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        let (id, exec_id) = (req.id.clone(), req.exec_id.clone());
+        if exec_id.is_empty() {
+            return Err(status(Code::INVALID_ARGUMENT, format!("exec in {id}: no exec id")));
+        }
+        let process =
+            exec_process(&req).map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec {exec_id} in {id}: {e}")))?;
+        let check = |c: &Container| {
+            if c.execs.contains_key(&exec_id) {
+                return Err(status(
+                    Code::ALREADY_EXISTS,
+                    format!("exec process {exec_id} already exists in container {id}"),
+                ));
+            }
+            if !c.started || c.exit.borrow().is_some() {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is not running")));
+            }
+            if c.paused {
+                return Err(status(Code::FAILED_PRECONDITION, format!("container {id} is paused")));
+            }
+            Ok(())
+        };
+        {
+            let map = self.containers();
+            check(map.get(&id).ok_or_else(|| Self::not_found(&id))?)?;
+        }
+        let paths = StdioPaths { stdin: req.stdin.clone(), stdout: req.stdout.clone(), stderr: req.stderr.clone() };
+        let (exec_stdio, mut copies, console) = open_stdio(&paths, req.terminal)
+            .map_err(|e| status(Code::UNKNOWN, format!("exec {exec_id} in {id}: {e}")))?;
+        {
+            let mut map = self.containers();
+            let c = match map.get_mut(&id) {
+                Some(c) => c,
+                None => {
+                    copies.abort();
+                    return Err(Self::not_found(&id));
+                }
+            };
+            if let Err(e) = check(c) {
+                copies.abort();
+                return Err(e);
+            }
+            c.execs.insert(
+                exec_id.clone(),
+                ExecProc {
+                    pending: Some((process, exec_stdio)),
+                    stdio: paths,
+                    console,
+                    pid: 0,
+                    copies: Arc::new(tokio::sync::Mutex::new(copies)),
+                    exit: watch::channel(None).0,
+                },
+            );
+        }
+        let ev = TaskExecAdded { container_id: id, exec_id, ..Default::default() };
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(ev)).await;
+        Ok(api::Empty::new())
     }
 
-    async fn resize_pty(&self, _ctx: &TtrpcContext, _req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
-        Err(not_supported("resizing a terminal"))
+    async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+        let (id, exec_id) = (req.id.clone(), req.exec_id.clone());
+        let rows = u16::try_from(req.height).unwrap_or(u16::MAX);
+        let cols = u16::try_from(req.width).unwrap_or(u16::MAX);
+        let Some(pid) = self.with_console(&id, &exec_id, |console, pid| match pid {
+            Some(pid) => Ok(Some(pid)),
+            // Not started: the process finds the size when it starts.
+            None => console.resize(rows, cols).map(|()| None),
+        })??
+        else {
+            return Ok(api::Empty::new());
+        };
+        let rid = id.clone();
+        if let Err(e) = self.blocking(move |rt| rt.resize(&rid, pid, rows, cols)).await {
+            // Resizing on the host signals the Sentry, which passes it on.
+            tracing::warn!("resizing the terminal of {id} {exec_id} through the sandbox: {e}; resizing it on the host");
+            self.with_console(&id, &exec_id, |console, _| console.resize(rows, cols))??;
+        }
+        Ok(api::Empty::new())
     }
 
     async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
@@ -824,5 +1210,42 @@ impl<R: ContainerRuntime> Task for TaskService<R> {
 
     async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
         Err(not_supported("checkpointing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(spec: &str, terminal: bool) -> api::ExecProcessRequest {
+        api::ExecProcessRequest {
+            id: "c".into(),
+            exec_id: "e".into(),
+            terminal,
+            spec: MessageField::some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+                value: spec.as_bytes().to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exec_specs_become_sandbox_processes() {
+        let spec = r#"{"terminal":true,"user":{"uid":1000,"gid":100,"additionalGids":[5]},
+            "args":["sh","-c","exit 7"],"env":["PATH=/bin","A=b"],"cwd":"/tmp",
+            "capabilities":{"bounding":["CAP_CHOWN"]},"noNewPrivileges":true}"#;
+        let p = exec_process(&request(spec, true)).unwrap();
+        assert_eq!(p.args, ["sh", "-c", "exit 7"]);
+        assert_eq!(p.env, ["PATH=/bin", "A=b"]);
+        assert_eq!((p.cwd.as_str(), p.uid, p.gid, p.terminal), ("/tmp", 1000, 100, true));
+        let p = exec_process(&request(r#"{"args":["true"],"env":null}"#, false)).unwrap();
+        assert_eq!((p.env.len(), p.cwd.as_str(), p.uid, p.terminal), (0, "", 0, false));
+        for bad in [r#"{"args":[]}"#, r#"{"cwd":"/"}"#, "{not json"] {
+            assert!(exec_process(&request(bad, false)).is_err(), "{bad}");
+        }
+        let none = api::ExecProcessRequest { exec_id: "e".into(), ..Default::default() };
+        assert!(exec_process(&none).is_err());
     }
 }

@@ -143,7 +143,7 @@ async fn cri_serves_the_installed_runsc_handler() {
 /// CreateContainer ×2, StartContainer, their logs, ContainerStatus,
 /// UpdateContainerResources (the memory limit reaches the sandbox's
 /// cgroup), ContainerStats (the shim's metrics decoded by CRI), ExecSync
-/// (until exec lands: a clear "not supported"), StopPodSandbox,
+/// (output, error output and exit status: the shim's Exec), StopPodSandbox,
 /// RemovePodSandbox; one shim and one Sentry serve the whole pod (the
 /// containers join the pause container's sandbox, each with its own
 /// Gofer; CRI's file bind mounts — `/etc/resolv.conf`, `/etc/hosts`,
@@ -245,25 +245,19 @@ async fn pod_with_two_containers_through_cri() {
     eprintln!("ContainerStats {}: memory working set {memory} bytes", ids[0]);
     assert!(memory > 0, "no memory usage in {stats:?}");
 
-    // ExecSync needs the shim's Exec, which is not supported until the
-    // sandbox library's exec lands: then this must print the output.
+    // ExecSync: the shim's Exec, Start, Wait and Delete of an exec process.
     let exec = cri
         .exec_sync(ExecSyncRequest {
             container_id: ids[1].clone(),
-            cmd: vec!["echo".into(), "exec-ok".into()],
+            cmd: vec!["sh".into(), "-c".into(), "echo exec-ok; echo exec-err >&2; exit 5".into()],
             timeout: 30,
         })
-        .await;
-    match exec {
-        Ok(r) => {
-            let r = r.into_inner();
-            assert_eq!((r.exit_code, String::from_utf8_lossy(&r.stdout).trim()), (0, "exec-ok"), "{r:?}");
-        }
-        Err(e) => {
-            eprintln!("ExecSync (expected to fail until exec lands): {e}");
-            assert!(e.message().contains("exec is not supported"), "unexpected ExecSync failure: {e}");
-        }
-    }
+        .await
+        .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", c.log()))
+        .into_inner();
+    assert_eq!(exec.exit_code, 5, "{exec:?}");
+    assert_eq!(String::from_utf8_lossy(&exec.stdout).trim(), "exec-ok", "{exec:?}");
+    assert_eq!(String::from_utf8_lossy(&exec.stderr).trim(), "exec-err", "{exec:?}");
 
     cri.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
         .await

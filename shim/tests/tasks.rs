@@ -1,12 +1,16 @@
 //! Task methods through `ctr` against a private containerd: detached runs,
 //! `task ls`, `kill` (SIGTERM caught by a trap, SIGKILL), `delete`,
-//! `metrics`, `pause`/`resume`, `ps`, and many containers at once.
+//! `metrics`, `pause`/`resume`, `ps`, `exec` (with and without a
+//! terminal), `run -t`, terminal resizes, and many containers at once.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
 use common::{Containerd, IMAGE};
+
+/// Guards against hangs only.
+const HANG: Duration = Duration::from_secs(120);
 
 const RUNTIME: &str = "io.containerd.runsc.v1";
 
@@ -369,4 +373,235 @@ async fn update_sets_the_sandbox_cgroup_limits() {
     assert_eq!(delete_task(&c, id), 137);
     c.assert_clean(id);
     assert_no_cgroup(id);
+}
+
+/// The pids `ctr task ps` lists for task `id`.
+fn task_pids(c: &Containerd, id: &str) -> Vec<u32> {
+    let out = c.ctr(&["task", "ps", id]);
+    assert!(out.status.success(), "ctr task ps {id}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `ctr task exec` runs commands in the container: their output comes
+/// back, their exit status is ctr's (0 and 7), their input goes in; two execs with different
+/// ids run at the same time; `ctr task ps` lists the processes inside the
+/// sandbox (the init is pid 1, a detached exec has its own pid); a
+/// duplicate exec id is refused, an exec can be killed, a missing program
+/// fails the exec, an exec still running ends with the init, a stopped
+/// container takes no exec; the shim publishes `/tasks/exec-added`,
+/// `/tasks/exec-started` and `/tasks/exit` for each exec.
+#[test]
+fn exec_runs_commands_with_their_output_and_exit_status() {
+    let Some(c) = containerd() else { return };
+    let id = "exec1";
+    run_detached(&c, id, &["sleep", "1000"]);
+    wait_status(&c, id, "RUNNING");
+    let mut events = c.ctr_spawn(&["events"]);
+
+    let out = c.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo hello-exec; echo to-stderr >&2"]);
+    assert!(out.status.success(), "ctr task exec: {}\n{}", text(&out), c.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello-exec", "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to-stderr"), "{}", text(&out));
+
+    let out = c.ctr(&["task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "ctr task exec of exit 7: {}", text(&out));
+    // Its stdin comes through, and its end (CloseIO).
+    let out = c.ctr_with_input(&["task", "exec", "--exec-id", "in1", id, "cat"], b"line one\nline two\n");
+    assert!(out.status.success(), "ctr task exec cat: {}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line one\nline two\n", "{}", text(&out));
+
+    // A missing program is an error of the exec's start.
+    let out = c.ctr(&["task", "exec", "--exec-id", "nx", id, "/no/such/program"]);
+    assert!(!out.status.success(), "exec of a missing program: {}", text(&out));
+    eprintln!("exec of a missing program: {}", text(&out));
+    // ctr deleted e1 after it ended: the id is free again.
+    let out = c.ctr(&["task", "exec", "--exec-id", "e1", id, "false"]);
+    assert_eq!(out.status.code(), Some(1), "ctr task exec of false: {}", text(&out));
+
+    // Two at once: the first is still running when the second prints.
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| {
+            c.ctr(&[
+                "task",
+                "exec",
+                "--exec-id",
+                "c1",
+                id,
+                "sh",
+                "-c",
+                "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo one",
+            ])
+        });
+        let fast = c.ctr(&["task", "exec", "--exec-id", "c2", id, "sh", "-c", "echo two; : > /tmp/go"]);
+        let slow = slow.join().unwrap();
+        assert!(fast.status.success(), "exec c2: {}", text(&fast));
+        assert_eq!(String::from_utf8_lossy(&fast.stdout).trim(), "two", "{}", text(&fast));
+        assert!(slow.status.success(), "exec c1: {}", text(&slow));
+        assert_eq!(String::from_utf8_lossy(&slow.stdout).trim(), "one", "{}", text(&slow));
+    });
+
+    // A detached exec keeps running; ps shows it next to the init.
+    let out = c.ctr(&["task", "exec", "--detach", "--exec-id", "bg", id, "sleep", "1000"]);
+    assert!(out.status.success(), "ctr task exec --detach: {}", text(&out));
+    let start = Instant::now();
+    let pids = loop {
+        let pids = task_pids(&c, id);
+        if pids.len() >= 2 {
+            break pids;
+        }
+        assert!(start.elapsed() < HANG, "the detached exec never showed in ps: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(pids.contains(&1), "the init (pid 1) is not listed: {pids:?}");
+    assert!(pids.iter().all(|&p| p < 1000), "not sandbox pids: {pids:?}");
+
+    let out = c.ctr(&["task", "exec", "--exec-id", "bg", id, "true"]);
+    assert!(!out.status.success(), "a duplicate exec id was accepted: {}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"), "{}", text(&out));
+
+    let out = c.ctr(&["task", "kill", "--exec-id", "bg", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill --exec-id: {}", text(&out));
+    let start = Instant::now();
+    loop {
+        let pids = task_pids(&c, id);
+        if pids == [1] {
+            break;
+        }
+        assert!(start.elapsed() < HANG, "the killed exec is still listed: {pids:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // An exec still running when the container's init is killed ends
+    // with it.
+    let out = c.ctr(&["task", "exec", "--detach", "--exec-id", "bg2", id, "sleep", "1000"]);
+    assert!(out.status.success(), "ctr task exec --detach: {}", text(&out));
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill: {}", text(&out));
+    wait_status(&c, id, "STOPPED");
+    let out = c.ctr(&["task", "exec", "--exec-id", "late", id, "true"]);
+    assert!(!out.status.success(), "exec in a stopped container: {}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("not running") || err.contains("precondition"), "{}", text(&out));
+    assert_eq!(delete_task(&c, id), 137);
+
+    // The events of the execs, as runc's shim publishes them.
+    // SAFETY: signalling the ctr this test started.
+    unsafe { libc::kill(events.id() as i32, libc::SIGTERM) };
+    let _ = events.wait();
+    c.assert_clean(id);
+    let mut log = String::new();
+    std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut log).unwrap();
+    eprintln!("events:\n{log}");
+    let event = |topic: &str, exec_id: &str| {
+        log.lines().position(|l| l.contains(topic) && l.contains(&format!("\"{exec_id}\"")) && l.contains(id))
+    };
+    for exec_id in ["e1", "e2", "c1", "c2", "bg"] {
+        let added = event("/tasks/exec-added", exec_id);
+        let started = event("/tasks/exec-started", exec_id);
+        let exited = event("/tasks/exit", exec_id);
+        assert!(added.is_some() && added < started && started < exited, "events of exec {exec_id}:\n{log}");
+    }
+    assert!(
+        log.lines().any(|l| l.contains("/tasks/exit") && l.contains("\"e2\"") && l.contains("\"exit_status\":7")),
+        "no exit event with status 7 for e2:\n{log}"
+    );
+}
+
+/// What the terminal tests run: reports that stdin is a terminal, waits
+/// for the window size that ctr copies from its own terminal at start,
+/// then, after a line of input, for the size after the test resized that
+/// terminal; exits 3.
+const TTY_SCRIPT: &str = "[ -t 0 ] && echo tty-ok; \
+    until [ \"$(busybox stty size)\" = '30 100' ]; do sleep 0.1; done; echo size-30x100; \
+    read line; echo got-$line; \
+    until [ \"$(busybox stty size)\" = '40 120' ]; do sleep 0.1; done; echo size-40x120; exit 3";
+
+/// Drives [`TTY_SCRIPT`] through `ctr` on a terminal of the test: checks
+/// the output, resizes the terminal, types a line, and returns ctr's exit
+/// status and output.
+fn drive_tty_script(c: &Containerd, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut p = c.ctr_pty(args, 30, 100);
+    p.expect("tty-ok", HANG);
+    p.expect("size-30x100", HANG);
+    // ctr gets SIGWINCH and sends ResizePty.
+    p.resize(40, 120);
+    p.write(b"hello\r");
+    p.expect("got-hello", HANG);
+    p.expect("size-40x120", HANG);
+    let (status, out) = p.wait(HANG);
+    eprintln!("terminal output: {out:?}\n");
+    (status, out)
+}
+
+/// `ctr task exec -t`: the process's stdio is a terminal, the window size
+/// ctr sets at start and after a resize of its own terminal (ResizePty)
+/// reaches it, typed input reaches it, and its exit status is ctr's.
+#[test]
+fn exec_with_a_terminal_follows_resizes() {
+    let Some(c) = containerd() else { return };
+    let id = "ttyexec1";
+    run_detached(&c, id, &["sleep", "1000"]);
+    wait_status(&c, id, "RUNNING");
+    let (status, out) = drive_tty_script(&c, &["task", "exec", "-t", "--exec-id", "t1", id, "sh", "-c", TTY_SCRIPT]);
+    assert_eq!(status.code(), Some(3), "ctr task exec -t: {out:?}\n{}", c.log());
+    // The exec is gone: the container still runs and takes another.
+    let out = c.ctr(&["task", "exec", "--exec-id", "t1", id, "echo", "again"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "again", "{}", text(&out));
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill: {}", text(&out));
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(delete_task(&c, id), 137);
+    c.assert_clean(id);
+}
+
+/// `^C` typed on the terminal of `ctr task exec -t` interrupts the
+/// process (its terminal sends it SIGINT).
+#[test]
+fn exec_with_a_terminal_takes_ctrl_c() {
+    let Some(c) = containerd() else { return };
+    let id = "ttyint1";
+    run_detached(&c, id, &["sleep", "1000"]);
+    wait_status(&c, id, "RUNNING");
+    let script = "trap 'echo got-int; exit 4' INT; echo ready; while :; do sleep 0.1; done";
+    let mut p = c.ctr_pty(&["task", "exec", "-t", "--exec-id", "i1", id, "sh", "-c", script], 24, 80);
+    p.expect("ready", HANG);
+    p.write(b"\x03");
+    p.expect("got-int", HANG);
+    let (status, out) = p.wait(HANG);
+    assert_eq!(status.code(), Some(4), "ctr task exec -t: {out:?}\n{}", c.log());
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill: {}", text(&out));
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(delete_task(&c, id), 137);
+    c.assert_clean(id);
+}
+
+/// `ctr run -t`: the container's init has a terminal, follows resizes of
+/// ctr's terminal, reads typed input, and its exit status is ctr's.
+#[test]
+fn run_with_a_terminal_follows_resizes() {
+    let Some(c) = containerd() else { return };
+    let id = "ttyrun1";
+    let config = c.path().join("runsc.toml");
+    let args = [
+        "run",
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        config.to_str().unwrap(),
+        IMAGE,
+        id,
+        "sh",
+        "-c",
+        TTY_SCRIPT,
+    ];
+    let (status, out) = drive_tty_script(&c, &args);
+    assert_eq!(status.code(), Some(3), "ctr run -t: {out:?}\n{}", c.log());
+    c.assert_clean(id);
 }

@@ -41,7 +41,20 @@ pub async fn grpc_channel(sock: &Path) -> tonic::transport::Channel {
 
 /// Runs a command with a safety timeout (only to avoid hanging the suite).
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    run_with_input(cmd, None, limit)
+}
+
+/// [`run_with_timeout`] with `input` (then end-of-file) as its stdin;
+/// `None`: `/dev/null`.
+pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {
@@ -252,6 +265,13 @@ state = "{d}/state"
         self.ctr_in(&self.ns, args)
     }
 
+    /// `ctr` (in the test's namespace) with `input` as its stdin.
+    pub fn ctr_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut cmd = Command::new("/usr/bin/ctr");
+        cmd.arg("-a").arg(self.sock()).arg("-n").arg(&self.ns).args(args);
+        run_with_input(&mut cmd, Some(input), Duration::from_secs(90))
+    }
+
     /// `ctr` in containerd namespace `ns`.
     pub fn ctr_in(&self, ns: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new("/usr/bin/ctr");
@@ -400,5 +420,136 @@ impl Drop for Containerd {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
+    }
+}
+
+/// A process (`ctr ... -t`) whose stdin, stdout and stderr are the slave
+/// of a terminal the test owns: it leads its own session with that
+/// terminal as its controlling terminal, so that resizing the terminal
+/// (on the master) sends it SIGWINCH, as a user's terminal would.
+pub struct PtyChild {
+    child: Child,
+    master: std::fs::File,
+    output: std::sync::Arc<(std::sync::Mutex<Vec<u8>>, std::sync::Condvar)>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PtyChild {
+    /// Spawns `cmd` on a new terminal of `rows` x `cols`.
+    pub fn spawn(cmd: &mut Command, rows: u16, cols: u16) -> PtyChild {
+        use std::os::fd::AsFd;
+        use std::os::unix::process::CommandExt;
+        let pty = sandbox::tty::Pty::open().expect("allocating a terminal");
+        sandbox::tty::set_window_size(pty.master.as_fd(), rows, cols).expect("setting the window size");
+        let stdio = pty.slave_stdio().expect("slave descriptors");
+        cmd.stdin(Stdio::from(stdio.stdin)).stdout(Stdio::from(stdio.stdout)).stderr(Stdio::from(stdio.stderr));
+        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork
+        // and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawning a process on a terminal");
+        // The child has its own descriptors of the slave now (and `cmd`
+        // kept none): the master reports EIO once the child is gone.
+        drop(pty.slave);
+        drop(std::mem::replace(cmd, Command::new("/bin/true")));
+        let master = std::fs::File::from(pty.master);
+        let output = std::sync::Arc::new((std::sync::Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let (mut from, out) = (master.try_clone().expect("duplicating the master"), output.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match from.read(&mut buf) {
+                    Ok(0) | Err(_) => 0,
+                    Ok(n) => n,
+                };
+                let (lock, cond) = &*out;
+                lock.lock().unwrap().extend_from_slice(&buf[..n]);
+                cond.notify_all();
+                if n == 0 {
+                    return;
+                }
+            }
+        });
+        PtyChild { child, master, output, reader: Some(reader) }
+    }
+
+    /// What the process wrote to its terminal so far.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output contains `text` (`limit` only guards against
+    /// a hang); returns the output.
+    pub fn expect(&self, text: &str, limit: Duration) -> String {
+        let (lock, cond) = &*self.output;
+        let start = Instant::now();
+        let mut out = lock.lock().unwrap();
+        loop {
+            let s = String::from_utf8_lossy(&out).into_owned();
+            if s.contains(text) {
+                return s;
+            }
+            let left = limit.checked_sub(start.elapsed()).unwrap_or_else(|| {
+                panic!("{text:?} did not appear within the safety timeout of {limit:?}; output so far: {s:?}")
+            });
+            out = cond.wait_timeout(out, left.min(Duration::from_millis(500))).unwrap().0;
+        }
+    }
+
+    /// Types `data` on the terminal.
+    pub fn write(&mut self, data: &[u8]) {
+        self.master.write_all(data).expect("writing to the terminal");
+    }
+
+    /// Resizes the terminal (the kernel sends the process SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsFd;
+        sandbox::tty::set_window_size(self.master.as_fd(), rows, cols).expect("resizing the terminal");
+    }
+
+    /// Waits for the process to exit (`limit` only guards against a
+    /// hang); its status and all its output.
+    pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the process did not exit within the safety timeout of {limit:?}; output: {:?}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status, self.output())
+    }
+}
+
+impl Drop for PtyChild {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Containerd {
+    /// Starts `ctr` (in the test's namespace) on a new terminal of `rows`
+    /// x `cols` (see [`PtyChild`]).
+    pub fn ctr_pty(&self, args: &[&str], rows: u16, cols: u16) -> PtyChild {
+        let mut cmd = Command::new("/usr/bin/ctr");
+        cmd.arg("-a").arg(self.sock()).arg("-n").arg(&self.ns).args(args);
+        PtyChild::spawn(&mut cmd, rows, cols)
     }
 }
