@@ -146,12 +146,28 @@ fn kill_sigkill_stops_the_task() {
 
 /// `ctr task metrics` prints memory and pids; `ctr task ps` lists a pid;
 /// `pause` makes the task PAUSED with its sandbox's cgroup frozen, `resume`
-/// RUNNING and thawed again; SIGKILL ends a paused task; the cgroup the
-/// shim made is removed at delete.
+/// RUNNING and thawed again; `checkpoint` is a clear "not supported" that
+/// leaves the task running; SIGKILL ends a paused task; the cgroup the
+/// shim made is removed at delete. The shim publishes `/tasks/create`,
+/// `start`, `paused`, `resumed`, `exit` and `delete`, in that order.
 #[test]
 fn metrics_ps_pause_and_resume() {
     let Some(c) = containerd() else { return };
     let id = "mon1";
+    let mut events = c.ctr_spawn(&["events"]);
+    // `ctr events` subscribes asynchronously: wait until it sees an event
+    // of its own making before the task's first.
+    let start = Instant::now();
+    loop {
+        let out = c.ctr(&["namespaces", "label", c.namespace(), "probe=x"]);
+        assert!(out.status.success(), "ctr namespaces label: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(200));
+        // The probe's event (`/namespaces/update`) is in the pipe: read it.
+        if events_seen(&mut events, "/namespaces/update") {
+            break;
+        }
+        assert!(start.elapsed() < HANG, "ctr events never printed the probe's event");
+    }
     run_detached(&c, id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
 
@@ -179,6 +195,11 @@ fn metrics_ps_pause_and_resume() {
     assert_eq!(task_status(&c, id).as_deref(), Some("RUNNING"));
     assert_eq!(frozen(&c, id), Some(false), "the sandbox's cgroup is still frozen");
 
+    let out = c.ctr(&["task", "checkpoint", id]);
+    assert!(!out.status.success(), "ctr task checkpoint: {}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"), "ctr task checkpoint: {}", text(&out));
+    assert_eq!(task_status(&c, id).as_deref(), Some("RUNNING"));
+
     // SIGKILL ends a paused task too.
     let out = c.ctr(&["task", "pause", id]);
     assert!(out.status.success(), "ctr task pause: {}", text(&out));
@@ -186,8 +207,51 @@ fn metrics_ps_pause_and_resume() {
     assert!(out.status.success(), "ctr task kill: {}", text(&out));
     wait_status(&c, id, "STOPPED");
     assert_eq!(delete_task(&c, id), 137);
+
+    // SAFETY: ends this test's `ctr events`.
+    unsafe { libc::kill(events.id() as i32, libc::SIGTERM) };
+    let _ = events.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut log).unwrap();
+    let topics: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("\"{id}\"")))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect();
+    let want = ["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/paused", "/tasks/exit"];
+    let mut rest = topics.iter();
+    for topic in want {
+        assert!(rest.any(|t| *t == topic), "no {topic} in order: {topics:?}\n{log}");
+    }
+    assert!(rest.any(|t| *t == "/tasks/delete"), "no /tasks/delete after the exit: {topics:?}\n{log}");
     c.assert_clean(id);
     assert_no_cgroup(id);
+}
+
+/// Reads what `ctr events` printed so far (without blocking) and tells
+/// whether a line has `topic`.
+fn events_seen(events: &mut std::process::Child, topic: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let out = events.stdout.as_mut().unwrap();
+    // SAFETY: fcntl on the pipe this test owns.
+    unsafe {
+        let fd = out.as_raw_fd();
+        libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK);
+    }
+    let mut buf = [0u8; 4096];
+    let mut seen = false;
+    while let Ok(n) = std::io::Read::read(out, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen |= String::from_utf8_lossy(&buf[..n]).contains(topic);
+    }
+    // SAFETY: as above; the rest of the test reads it blocking.
+    unsafe {
+        let fd = out.as_raw_fd();
+        libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) & !libc::O_NONBLOCK);
+    }
+    seen
 }
 
 /// Twenty containers started at once each print their own output.
