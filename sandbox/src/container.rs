@@ -234,11 +234,15 @@ impl Runtime {
 
         let mut answer = String::new();
         let _ = ready_r.read_to_string(&mut answer);
-        if answer != "ok" {
+        // A Gofer that could not start is the cause of whatever the
+        // Sentry reports about it.
+        let gofer_started = gofer.started();
+        if answer != "ok" || gofer_started.is_err() {
             let _ = boot.kill();
             let _ = boot.wait();
             let _ = gofer.child.kill();
             let _ = gofer.child.wait();
+            gofer_started?;
             let why = answer.strip_prefix("error: ").unwrap_or("the sandbox process died while starting");
             bail!("{why}");
         }
@@ -303,6 +307,8 @@ impl Runtime {
         let added = control::call(&host.control_socket, Request { kind: Some(request::Kind::AddContainer(add)) }, &fds);
         drop(std::mem::take(&mut gofer.sockets));
         if let Err(e) = added {
+            // A Gofer that could not start is the cause of the failure.
+            gofer.started().with_context(|| format!("adding container {id} to sandbox {sandbox}"))?;
             let _ = gofer.child.kill();
             let _ = gofer.child.wait();
             return Err(e.context(format!("adding container {id} to sandbox {sandbox}")));

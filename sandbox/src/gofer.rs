@@ -8,6 +8,12 @@
 //! `pivot_root` into the container root, capabilities reduced to what file
 //! serving needs, `no_new_privs`, and a seccomp allow-list. It exits when the
 //! Sentry has closed every connection.
+//!
+//! Start-up is reported on `--ready-fd` (as `runsc boot` reports its own):
+//! `ok` once confined and serving, or `error: ...` when a served path
+//! cannot be opened or confinement fails. [`GoferProcess::started`] reads
+//! that answer, so a Gofer that could not start is the error `create`
+//! reports, not the broken 9P connection the Sentry sees.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -148,7 +154,38 @@ impl Served {
 }
 
 /// Body of `runsc gofer`: confine, then serve until every client is gone.
-pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
+/// Start-up success or failure is written to `ready_fd` when given.
+pub fn run(serves: &[ServeArg], ready_fd: Option<i32>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut ready = ready_fd.map(confine::inherited_fd).transpose()?.map(std::fs::File::from);
+    let servers = match start(serves) {
+        Ok(servers) => servers,
+        Err(e) => {
+            // The runsc that started us reports it; if it is gone, we do.
+            match ready.as_mut().map(|r| write!(r, "error: {e:#}")) {
+                Some(Ok(())) => std::process::exit(1),
+                _ => return Err(e),
+            }
+        }
+    };
+    if let Some(mut r) = ready {
+        r.write_all(b"ok").context("reporting readiness")?;
+    }
+    for handle in servers {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("9P connection ended with an error: {e}"),
+            Err(_) => bail!("a 9P server thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+type ServerThread = std::thread::JoinHandle<Result<(), gofer_9p::Error>>;
+
+/// Opens what `serves` names, confines the process and starts one 9P
+/// server thread per socket.
+fn start(serves: &[ServeArg]) -> anyhow::Result<Vec<ServerThread>> {
     let Some(root) = serves.first() else { bail!("nothing to serve: pass --serve FD,ro|rw,PATH") };
     // Take the sockets and open every served directory (or, for a bind
     // mount of a file, its directory) while host paths still resolve.
@@ -164,8 +201,7 @@ pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
     confine::install_seccomp(SYSCALLS)?;
     tracing::debug!(mounts = serves.len(), "gofer confined, serving");
 
-    let servers: Vec<_> = jobs
-        .into_iter()
+    jobs.into_iter()
         .map(|(served, socket, read_only)| {
             let server = match served {
                 Served::Dir(dir) => gofer_9p::Server::new(dir, read_only),
@@ -176,15 +212,7 @@ pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
             let server = server.context("starting the 9P server")?;
             Ok(std::thread::spawn(move || server.serve(socket)))
         })
-        .collect::<anyhow::Result<_>>()?;
-    for handle in servers {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("9P connection ended with an error: {e}"),
-            Err(_) => bail!("a 9P server thread panicked"),
-        }
-    }
-    Ok(())
+        .collect()
 }
 
 /// A running Gofer and the Sentry's ends of its sockets (same order as the
@@ -192,6 +220,33 @@ pub fn run(serves: &[ServeArg]) -> anyhow::Result<()> {
 pub struct GoferProcess {
     pub child: Child,
     pub sockets: Vec<UnixStream>,
+    /// The read end of the Gofer's `--ready-fd`.
+    ready: std::fs::File,
+}
+
+impl GoferProcess {
+    /// Waits for the Gofer's start-up report: `Ok` once it serves, its
+    /// own error if it could not start (it has exited then), or an error
+    /// saying it died. Call it after handing the sockets on (or dropping
+    /// them), so that a Gofer stuck on a peer cannot block it.
+    pub fn started(&mut self) -> anyhow::Result<()> {
+        use std::io::Read;
+        let mut answer = String::new();
+        let _ = self.ready.read_to_string(&mut answer);
+        match answer.as_str() {
+            "ok" => Ok(()),
+            _ => {
+                let _ = self.child.kill();
+                let status = self.child.wait();
+                match answer.strip_prefix("error: ") {
+                    Some(why) => bail!("the Gofer could not start: {why}"),
+                    None => {
+                        bail!("the Gofer died while starting ({})", status.map(|s| s.to_string()).unwrap_or_default())
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Starts `runsc gofer` (the binary at `runsc`) serving `mounts`; the first
@@ -208,11 +263,13 @@ pub fn spawn(runsc: &Path, mounts: &[GoferMount], debug: bool) -> anyhow::Result
     if debug {
         cmd.arg("--debug");
     }
-    cmd.arg("gofer");
+    let (ready, ready_w) = confine::pipe().context("creating the Gofer's ready pipe")?;
+    cmd.arg("gofer").arg("--ready-fd").arg(ready_w.as_raw_fd().to_string());
     for (m, s) in mounts.iter().zip(&theirs) {
         cmd.arg("--serve").arg(ServeArg { fd: s.as_raw_fd(), mount: m.clone() }.to_string());
     }
-    let fds: Vec<i32> = theirs.iter().map(|s| s.as_raw_fd()).collect();
+    let mut fds: Vec<i32> = theirs.iter().map(|s| s.as_raw_fd()).collect();
+    fds.push(ready_w.as_raw_fd());
     cmd.stdin(Stdio::null());
     // SAFETY: the closure only calls fcntl (async-signal-safe) on
     // descriptors that stay open in the parent until spawn returns.
@@ -226,7 +283,8 @@ pub fn spawn(runsc: &Path, mounts: &[GoferMount], debug: bool) -> anyhow::Result
     }
     let child = cmd.spawn().with_context(|| format!("starting {} gofer", runsc.display()))?;
     drop(theirs);
-    Ok(GoferProcess { child, sockets: ours })
+    drop(ready_w);
+    Ok(GoferProcess { child, sockets: ours, ready })
 }
 
 #[cfg(test)]

@@ -77,3 +77,56 @@ fn files_bind_mounted_read_write_and_read_only() {
     // Nothing was created in the read-only image.
     assert!(!d.join("rootfs/etc").exists());
 }
+
+/// A bind mount the Gofer cannot serve (a FIFO) is `create`'s error in
+/// the Gofer's own words — not the broken 9P connection the Sentry sees —
+/// on one line, and no container, process or state is left.
+#[test]
+fn a_mount_the_gofer_cannot_serve_is_the_create_error() {
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+        return;
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("rvisor-gofer-error-{}", std::process::id())));
+    let d = &dir.0;
+    let _ = fs::remove_dir_all(d);
+    fs::create_dir_all(d.join("rootfs/bin")).unwrap();
+    fs::copy("/bin/busybox", d.join("rootfs/bin/busybox")).unwrap();
+    let fifo = d.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(d).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["/bin/busybox", "true"]);
+    config["mounts"].as_array_mut().unwrap().push(serde_json::json!({"destination": "/f", "type": "bind",
+        "source": fifo, "options": ["rbind", "ro"]}));
+    fs::write(d.join("config.json"), config.to_string()).unwrap();
+
+    let state = d.join("state");
+    let out = Command::new(runsc())
+        .arg("--root")
+        .arg(&state)
+        .args(["create", "--bundle"])
+        .arg(d)
+        .arg("gerr")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "runsc: the Gofer could not start: bind mount source {}: only directories and regular files can be served",
+            fifo.display()
+        )
+    );
+    let out = Command::new(runsc()).arg("--root").arg(&state).args(["state", "gerr"]).output().unwrap();
+    assert!(!out.status.success(), "the container exists: {}", text(&out.stdout));
+    let procs = Command::new("pgrep").args(["-f", d.to_str().unwrap()]).output().unwrap();
+    assert!(procs.stdout.is_empty(), "processes left: {}", text(&procs.stdout));
+}

@@ -194,6 +194,9 @@ enum Command {
         /// container's root.
         #[arg(long = "serve", required = true)]
         serves: Vec<sandbox::gofer::ServeArg>,
+        /// Write `ok` (or the start-up error) to this inherited descriptor.
+        #[arg(long = "ready-fd")]
+        ready_fd: Option<i32>,
     },
     /// Run a tiny hand-assembled program under the platform; every system
     /// call it makes is intercepted and served by runsc, none by the host.
@@ -510,7 +513,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Boot(args) => sandbox::boot::run_boot(args, &cli.platform, cli.strace).map(|()| 0),
-        Command::Gofer { serves } => sandbox::gofer::run(serves).map(|()| 0),
+        Command::Gofer { serves, ready_fd } => sandbox::gofer::run(serves, *ready_fd).map(|()| 0),
         Command::PlatformDemo { message, count, confine } => {
             let mut stdout = std::io::stdout();
             let line = format!("{message}\n");
