@@ -3,28 +3,16 @@
 //! three FIFOs and an event stream; none of that may stay behind in the
 //! shim (or in the Sentry): their memory stays flat.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Containerd, IMAGE};
-
-const RUNTIME: &str = "io.containerd.runsc.v1";
+use common::{text, Containerd};
 
 /// Execs done before the first measurement (allocator arenas, tokio's
 /// worker threads and the FIFO relays reach their steady state).
 const WARM_UP: usize = 40;
 /// Execs in all.
 const EXECS: usize = 200;
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A field of `/proc/<pid>/status` or `/proc/<pid>/smaps_rollup`, in KiB.
 fn kib(pid: i32, file: &str, field: &str) -> u64 {
@@ -68,32 +56,11 @@ fn two_hundred_sequential_execs_leave_the_shim_flat() {
     let Some(c) = Containerd::start() else { return };
     c.import_image();
     let id = "load1";
-    let config = c.path().join("runsc.toml");
-    let out = c.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        config.to_str().unwrap(),
-        IMAGE,
-        id,
-        "sleep",
-        "100000",
-    ]);
-    assert!(out.status.success(), "ctr run -d: {}\n{}", text(&out), c.log());
+    c.run_detached(id, &["sleep", "100000"]);
     let shims = c.shims();
     assert_eq!(shims.len(), 1, "one shim: {shims:?}");
     let shim = shims[0].0;
-    let start = Instant::now();
-    let sentry = loop {
-        let found = c.processes().into_iter().find(|(_, cmd)| cmd.contains(" boot ") && cmd.contains(id));
-        if let Some((pid, _)) = found {
-            break pid;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no sandbox process: {:?}", c.processes());
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let sentry = c.sandbox_pid(id);
 
     let mut first = None;
     let started = Instant::now();

@@ -4,53 +4,18 @@
 //! round: when the shim itself dies, containerd's clean-up (the shim
 //! binary's `delete` action) ends the sandbox and leaves nothing either.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Containerd, IMAGE};
-
-const RUNTIME: &str = "io.containerd.runsc.v1";
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{text, Containerd};
 
 #[test]
 fn a_killed_sentry_is_a_task_exit_and_cleans_up() {
     let Some(c) = Containerd::start() else { return };
     c.import_image();
     let id = "crash1";
-    let config = c.path().join("runsc.toml");
-    let out = c.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        config.to_str().unwrap(),
-        IMAGE,
-        id,
-        "sleep",
-        "1000",
-    ]);
-    assert!(out.status.success(), "ctr run -d: {}\n{}", text(&out), c.log());
-
-    // The sandbox process: `runsc ... boot --id crash1`.
-    let start = Instant::now();
-    let sandbox = loop {
-        let found = c.processes().into_iter().find(|(_, cmd)| cmd.contains(" boot ") && cmd.contains(id));
-        if let Some((pid, _)) = found {
-            break pid;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no sandbox process: {:?}", c.processes());
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    c.run_detached(id, &["sleep", "1000"]);
+    let sandbox = c.sandbox_pid(id);
     // SAFETY: kills the sandbox process of this test's container.
     assert_eq!(unsafe { libc::kill(sandbox, libc::SIGKILL) }, 0);
 
@@ -82,25 +47,8 @@ fn a_killed_shim_leaves_nothing_behind() {
     let Some(c) = Containerd::start() else { return };
     c.import_image();
     let id = "shimdead1";
-    let config = c.path().join("runsc.toml");
-    let out = c.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        config.to_str().unwrap(),
-        IMAGE,
-        id,
-        "sleep",
-        "1000",
-    ]);
-    assert!(out.status.success(), "ctr run -d: {}\n{}", text(&out), c.log());
-    let start = Instant::now();
-    while !c.processes().iter().any(|(_, cmd)| cmd.contains(" boot ") && cmd.contains(id)) {
-        assert!(start.elapsed() < Duration::from_secs(60), "no sandbox process: {:?}", c.processes());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    c.run_detached(id, &["sleep", "1000"]);
+    c.sandbox_pid(id);
     let shims = c.shims();
     assert_eq!(shims.len(), 1, "one shim: {shims:?}");
     // SAFETY: kills this test's shim.

@@ -3,41 +3,19 @@
 //! `metrics`, `pause`/`resume`, `ps`, `exec` (with and without a
 //! terminal), `run -t`, terminal resizes, and many containers at once.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Containerd, IMAGE};
+use common::{text, Containerd, IMAGE, RUNTIME};
 
 /// Guards against hangs only.
 const HANG: Duration = Duration::from_secs(120);
-
-const RUNTIME: &str = "io.containerd.runsc.v1";
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A containerd with the image imported, or `None` (skipped).
 fn containerd() -> Option<Containerd> {
     let c = Containerd::start()?;
     c.import_image();
     Some(c)
-}
-
-/// `ctr run -d` of `args` as container `id` with the test's runsc.toml.
-fn run_detached(c: &Containerd, id: &str, args: &[&str]) {
-    let config = c.path().join("runsc.toml");
-    let mut argv =
-        vec!["run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config.to_str().unwrap(), IMAGE, id];
-    argv.extend_from_slice(args);
-    let out = c.ctr(&argv);
-    assert!(out.status.success(), "ctr run -d {id}: {}\n{}", text(&out), c.log());
 }
 
 /// The status column of `ctr task ls` for task `id`.
@@ -115,7 +93,7 @@ fn assert_no_cgroup(id: &str) {
 fn kill_sigterm_runs_the_trap_and_a_late_wait_reports_its_status() {
     let Some(c) = containerd() else { return };
     let id = "term1";
-    run_detached(&c, id, &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 1; done"]);
+    c.run_detached(id, &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 1; done"]);
     wait_status(&c, id, "RUNNING");
     let out = c.ctr(&["task", "kill", id]);
     assert!(out.status.success(), "ctr task kill: {}", text(&out));
@@ -134,7 +112,7 @@ fn kill_sigterm_runs_the_trap_and_a_late_wait_reports_its_status() {
 fn kill_sigkill_stops_the_task() {
     let Some(c) = containerd() else { return };
     let id = "kill1";
-    run_detached(&c, id, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    c.run_detached(id, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
     wait_status(&c, id, "RUNNING");
     let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
     assert!(out.status.success(), "ctr task kill -s SIGKILL: {}", text(&out));
@@ -168,7 +146,7 @@ fn metrics_ps_pause_and_resume() {
         }
         assert!(start.elapsed() < HANG, "ctr events never printed the probe's event");
     }
-    run_detached(&c, id, &["sleep", "1000"]);
+    c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
 
     let out = c.ctr(&["task", "metrics", id]);
@@ -408,7 +386,7 @@ fn cgroup_file(pid: u32, controller: &str, file: &str) -> Option<String> {
 async fn update_sets_the_sandbox_cgroup_limits() {
     let Some(c) = containerd() else { return };
     let id = "upd1";
-    run_detached(&c, id, &["sleep", "1000"]);
+    c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
     let out = c.ctr(&["task", "ls"]);
     let pid: u32 = String::from_utf8_lossy(&out.stdout)
@@ -462,7 +440,7 @@ fn task_pids(c: &Containerd, id: &str) -> Vec<u32> {
 fn exec_runs_commands_with_their_output_and_exit_status() {
     let Some(c) = containerd() else { return };
     let id = "exec1";
-    run_detached(&c, id, &["sleep", "1000"]);
+    c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
     let mut events = c.ctr_spawn(&["events"]);
 
@@ -608,7 +586,7 @@ fn drive_tty_script(c: &Containerd, args: &[&str]) -> (std::process::ExitStatus,
 fn exec_with_a_terminal_follows_resizes() {
     let Some(c) = containerd() else { return };
     let id = "ttyexec1";
-    run_detached(&c, id, &["sleep", "1000"]);
+    c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
     let (status, out) = drive_tty_script(&c, &["task", "exec", "-t", "--exec-id", "t1", id, "sh", "-c", TTY_SCRIPT]);
     assert_eq!(status.code(), Some(3), "ctr task exec -t: {out:?}\n{}", c.log());
@@ -628,7 +606,7 @@ fn exec_with_a_terminal_follows_resizes() {
 fn exec_with_a_terminal_takes_ctrl_c() {
     let Some(c) = containerd() else { return };
     let id = "ttyint1";
-    run_detached(&c, id, &["sleep", "1000"]);
+    c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
     let script = "trap 'echo got-int; exit 4' INT; echo ready; while :; do sleep 0.1; done";
     let mut p = c.ctr_pty(&["task", "exec", "-t", "--exec-id", "i1", id, "sh", "-c", script], 24, 80);

@@ -23,6 +23,18 @@ pub const PAUSE_IMAGE: &str = "docker.io/library/rvisor-pause:latest";
 const RUNSC_ROOT: &str = "rs";
 /// containerd's namespace for CRI.
 pub const CRI_NAMESPACE: &str = "k8s.io";
+/// The runtime type of the shim under test.
+pub const RUNTIME: &str = "io.containerd.runsc.v1";
+
+/// A command's status and output, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
 
 /// A gRPC channel to containerd's socket `sock` (its own API and CRI).
 pub async fn grpc_channel(sock: &Path) -> tonic::transport::Channel {
@@ -311,6 +323,31 @@ state = "{d}/state"
         let out = self.ctr_in(ns, &["images", "ls", "-q"]);
         let names = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(names.lines().any(|l| l == name), "image not imported: {names}");
+    }
+
+    /// `ctr run -d` of `args` as container `id` with the test's
+    /// runsc.toml.
+    pub fn run_detached(&self, id: &str, args: &[&str]) {
+        let config = self.path().join("runsc.toml");
+        let mut argv =
+            vec!["run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config.to_str().unwrap(), IMAGE, id];
+        argv.extend_from_slice(args);
+        let out = self.ctr(&argv);
+        assert!(out.status.success(), "ctr run -d {id}: {}\n{}", text(&out), self.log());
+    }
+
+    /// The host pid of container `id`'s sandbox process (`runsc ... boot
+    /// --id ID`), once it exists.
+    pub fn sandbox_pid(&self, id: &str) -> i32 {
+        let start = Instant::now();
+        loop {
+            let found = self.processes().into_iter().find(|(_, cmd)| cmd.contains(" boot ") && cmd.contains(id));
+            if let Some((pid, _)) = found {
+                return pid;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "no sandbox process: {:?}", self.processes());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Pids and command lines of this instance's shims.
