@@ -3,9 +3,8 @@
 
 use std::process::Command;
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
+mod common;
+use common::runsc;
 
 fn scratch(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("rvisor-flags-{tag}-{}", std::process::id()));

@@ -4,34 +4,18 @@
 //! the image lacks the mount point's directory and the root is read-only.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{have_busybox, runsc, text, Dir};
 
 #[test]
 fn files_bind_mounted_read_write_and_read_only() {
-    if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+    if !have_busybox() {
         return;
     }
-    let dir = Dir(std::env::temp_dir().join(format!("rvisor-file-mounts-{}", std::process::id())));
+    let dir = Dir::new("file-mounts");
     let d = &dir.0;
-    let _ = fs::remove_dir_all(d);
     // The image has no /etc at all.
     fs::create_dir_all(d.join("rootfs/bin")).unwrap();
     fs::copy("/bin/busybox", d.join("rootfs/bin/busybox")).unwrap();
@@ -83,13 +67,11 @@ fn files_bind_mounted_read_write_and_read_only() {
 /// on one line, and no container, process or state is left.
 #[test]
 fn a_mount_the_gofer_cannot_serve_is_the_create_error() {
-    if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+    if !have_busybox() {
         return;
     }
-    let dir = Dir(std::env::temp_dir().join(format!("rvisor-gofer-error-{}", std::process::id())));
+    let dir = Dir::new("gofer-error");
     let d = &dir.0;
-    let _ = fs::remove_dir_all(d);
     fs::create_dir_all(d.join("rootfs/bin")).unwrap();
     fs::copy("/bin/busybox", d.join("rootfs/bin/busybox")).unwrap();
     let fifo = d.join("fifo");

@@ -8,81 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
+mod common;
+use common::{runsc, text, Bundle};
 
-struct Bundle {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Bundle {
-    /// A bundle whose rootfs holds busybox; `None` if busybox is missing.
-    fn new(tag: &str, args: &[&str]) -> Option<Bundle> {
-        if !Path::new("/bin/busybox").exists() {
-            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("rvisor-host-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
-        fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox")).unwrap();
-        for applet in ["sh", "sleep"] {
-            std::os::unix::fs::symlink("busybox", dir.join("rootfs/bin").join(applet)).unwrap();
-        }
-        let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let b = Bundle { root: dir.join("state"), dir };
-        b.edit(|c| {
-            c["process"]["terminal"] = false.into();
-            c["process"]["args"] = args.into();
-        });
-        Some(b)
-    }
-
-    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
-        let path = self.dir.join("config.json");
-        let mut config: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        f(&mut config);
-        fs::write(&path, config.to_string()).unwrap();
-    }
-
-    fn runsc(&self, args: &[&str]) -> Output {
-        Command::new(runsc()).arg("--root").arg(&self.root).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    /// `create` with stdio away from this test's pipes (the container keeps
-    /// create's stdio).
-    fn create(&self, id: &str) {
-        let err = self.dir.join(format!("create-{id}.err"));
-        let status = Command::new(runsc())
-            .arg("--root")
-            .arg(&self.root)
-            .args(["create", "--bundle", self.dir.to_str().unwrap(), id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        assert!(status.success(), "create: {}", fs::read_to_string(&err).unwrap());
-    }
-
-    fn state(&self, id: &str) -> serde_json::Value {
-        let out = self.runsc(&["state", id]);
-        assert!(out.status.success(), "state: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// A busybox bundle (with `sh` and `sleep`) running `args`.
+fn bundle(tag: &str, args: &[&str]) -> Option<Bundle> {
+    Bundle::busybox(&format!("host-{tag}"), &["sh", "sleep"], args)
 }
 
 fn read(p: impl AsRef<Path>) -> String {
@@ -147,7 +78,7 @@ fn the_host_cgroup_holds_the_sandbox_with_the_spec_limits() {
         eprintln!("SKIPPED: not a cgroup v1 host (the v2 paths are unit-tested in sandbox::cgroup)");
         return;
     }
-    let Some(b) = Bundle::new("cgroup", &["/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait"]) else { return };
+    let Some(b) = bundle("cgroup", &["/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait"]) else { return };
     let resources = serde_json::json!({
         "memory": {"limit": 64u64 << 20},
         "pids": {"limit": 128},
@@ -242,13 +173,13 @@ fn systemd_cgroup_paths_map_to_scopes() {
         eprintln!("SKIPPED: not a cgroup v1 host");
         return;
     }
-    let Some(b) = Bundle::new("systemd", &["/bin/sleep", "1000"]) else { return };
+    let Some(b) = bundle("systemd", &["/bin/sleep", "1000"]) else { return };
     let slice = format!("rvisortest{}.slice", std::process::id());
     b.edit(|c| c["linux"]["cgroupsPath"] = format!("{slice}:runsc:sd1").into());
     let err = b.dir.join("create.err");
     let status = Command::new(runsc())
         .arg("--root")
-        .arg(&b.root)
+        .arg(&b.state)
         .args(["--systemd-cgroup", "create", "--bundle", b.dir.to_str().unwrap(), "sd1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -268,15 +199,14 @@ fn systemd_cgroup_paths_map_to_scopes() {
     let out = b.runsc(&["--systemd-cgroup", "create", "--bundle", b.dir.to_str().unwrap(), "sd2"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("slice:prefix:name"), "{}", text(&out.stderr));
-    assert!(!b.root.join("sd2").exists());
+    assert!(!b.state.join("sd2").exists());
 }
 
 #[test]
 fn kill_all_signals_every_process() {
     // The init, a PID 1 without a TERM handler, ignores TERM; the other
     // processes die of it.
-    let Some(b) = Bundle::new("killall", &["/bin/sh", "-c", "sleep 1000 & sleep 1000 & while :; do sleep 1; done"])
-    else {
+    let Some(b) = bundle("killall", &["/bin/sh", "-c", "sleep 1000 & sleep 1000 & while :; do sleep 1; done"]) else {
         return;
     };
     b.create("k1");
@@ -320,7 +250,7 @@ fn kill_all_signals_every_process() {
 
 #[test]
 fn long_roots_and_cri_ids_work() {
-    let Some(b) = Bundle::new("longroot", &["/bin/sleep", "1000"]) else { return };
+    let Some(b) = bundle("longroot", &["/bin/sleep", "1000"]) else { return };
     // A root whose control socket path is far beyond sun_path's 108 bytes.
     let root = b.dir.join("r".repeat(120));
     let id = "0123456789abcdef".repeat(4);

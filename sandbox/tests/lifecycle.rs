@@ -2,60 +2,24 @@
 //! run and through create/start/state/kill/wait/delete.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
+mod common;
+use common::{runsc, text, Bundle};
 
-struct Bundle {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Bundle {
-    /// A bundle whose rootfs holds busybox; `None` if busybox is missing.
-    fn new(tag: &str, args: &[&str]) -> Option<Bundle> {
-        if !Path::new("/bin/busybox").exists() {
-            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("rvisor-lifecycle-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
-        fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
-        fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox")).unwrap();
-        fs::write(dir.join("rootfs/etc/motd"), "served by the gofer\n").unwrap();
-        let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let mut config: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-        config["process"]["terminal"] = false.into();
-        config["process"]["args"] = args.into();
-        config["hostname"] = "lifecycle".into();
-        fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        Some(Bundle { root: dir.join("state"), dir })
-    }
-
-    fn runsc(&self, args: &[&str]) -> Output {
-        Command::new(runsc()).arg("--root").arg(&self.root).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// A busybox bundle with a file of the image's own (`/etc/motd`) and a
+/// hostname.
+fn bundle(tag: &str, args: &[&str]) -> Option<Bundle> {
+    let b = Bundle::busybox(&format!("lifecycle-{tag}"), &[], args)?;
+    fs::create_dir_all(b.dir.join("rootfs/etc")).unwrap();
+    fs::write(b.dir.join("rootfs/etc/motd"), "served by the gofer\n").unwrap();
+    b.edit(|c| c["hostname"] = "lifecycle".into());
+    Some(b)
 }
 
 #[test]
 fn run_prints_the_output_and_returns_the_status() {
-    let Some(b) = Bundle::new("run", &["/bin/busybox", "sh", "-c", "true"]) else { return };
+    let Some(b) = bundle("run", &["/bin/busybox", "sh", "-c", "true"]) else { return };
     let cases: [(&[&str], &str, i32); 4] = [
         (&["/bin/busybox", "echo", "hello", "from", "rvisor"], "hello from rvisor\n", 0),
         (&["/bin/busybox", "cat", "/etc/motd"], "served by the gofer\n", 0),
@@ -78,7 +42,7 @@ fn run_prints_the_output_and_returns_the_status() {
 
 #[test]
 fn a_missing_program_is_a_clear_error() {
-    let Some(b) = Bundle::new("missing", &["/bin/no-such-program"]) else { return };
+    let Some(b) = bundle("missing", &["/bin/no-such-program"]) else { return };
     let out = b.runsc(&["run", "--bundle", b.dir.to_str().unwrap(), "m1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -87,7 +51,7 @@ fn a_missing_program_is_a_clear_error() {
 
 #[test]
 fn create_start_state_kill_wait_delete() {
-    let Some(b) = Bundle::new("cycle", &["/bin/busybox", "sleep", "1000"]) else { return };
+    let Some(b) = bundle("cycle", &["/bin/busybox", "sleep", "1000"]) else { return };
     let bundle = b.dir.to_str().unwrap();
     let pid_file = b.dir.join("pid");
     // The container keeps create's stdio (as with runc): give it a file, so
@@ -95,7 +59,7 @@ fn create_start_state_kill_wait_delete() {
     let log = b.dir.join("create.log");
     let status = Command::new(runsc())
         .arg("--root")
-        .arg(&b.root)
+        .arg(&b.state)
         .args(["create", "--bundle", bundle, "--pid-file", pid_file.to_str().unwrap(), "c1"])
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log).unwrap())
@@ -156,7 +120,7 @@ fn create_start_state_kill_wait_delete() {
 
 #[test]
 fn malformed_config_and_unknown_ids_are_one_line_errors() {
-    let Some(b) = Bundle::new("bad", &["/bin/busybox", "true"]) else { return };
+    let Some(b) = bundle("bad", &["/bin/busybox", "true"]) else { return };
     fs::write(b.dir.join("config.json"), "{ nope").unwrap();
     let out = b.runsc(&["create", "--bundle", b.dir.to_str().unwrap(), "x"]);
     assert_eq!(out.status.code(), Some(1));
@@ -172,7 +136,7 @@ fn malformed_config_and_unknown_ids_are_one_line_errors() {
 
 #[test]
 fn do_runs_a_host_program_with_a_private_tmp() {
-    if !Path::new("/bin/busybox").exists() {
+    if !common::have_busybox() {
         return;
     }
     let out = Command::new(runsc())
@@ -194,13 +158,13 @@ fn do_runs_a_host_program_with_a_private_tmp() {
 
 #[test]
 fn exec_joins_a_running_container() {
-    let Some(b) = Bundle::new("exec", &["/bin/busybox", "sh", "-c", "while :; do /bin/busybox sleep 1; done"]) else {
+    let Some(b) = bundle("exec", &["/bin/busybox", "sh", "-c", "while :; do /bin/busybox sleep 1; done"]) else {
         return;
     };
     let bundle = b.dir.to_str().unwrap();
     let status = Command::new(runsc())
         .arg("--root")
-        .arg(&b.root)
+        .arg(&b.state)
         .args(["create", "--bundle", bundle, "e1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -245,7 +209,7 @@ fn exec_joins_a_running_container() {
     // for it.
     let st = Command::new(runsc())
         .arg("--root")
-        .arg(&b.root)
+        .arg(&b.state)
         .args(["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "e1", "/bin/busybox", "sleep", "100"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

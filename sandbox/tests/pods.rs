@@ -13,13 +13,8 @@ use std::time::{Duration, Instant};
 
 const HANG: Duration = Duration::from_secs(120);
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{runsc, text};
 
 /// A pod: a directory with one bundle per container and one state root.
 struct Pod {
@@ -29,8 +24,7 @@ struct Pod {
 
 impl Pod {
     fn new(tag: &str) -> Option<Pod> {
-        if !Path::new("/bin/busybox").exists() {
-            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
+        if !common::have_busybox() {
             return None;
         }
         let dir = std::env::temp_dir().join(format!("rvisor-pod-{tag}-{}", std::process::id()));

@@ -4,64 +4,14 @@
 //! `delete` cleans up.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-struct Bundle {
-    dir: PathBuf,
-    state: PathBuf,
-}
-
-impl Bundle {
-    fn new(tag: &str) -> Option<Bundle> {
-        if !Path::new("/bin/busybox").exists() {
-            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("rvisor-death-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
-        fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox")).unwrap();
-        let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let mut config: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-        config["process"]["terminal"] = false.into();
-        config["process"]["args"] = serde_json::json!(["/bin/busybox", "sleep", "1000"]);
-        fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        Some(Bundle { state: dir.join("state"), dir })
-    }
-
-    fn runsc(&self, args: &[&str]) -> Output {
-        Command::new(runsc()).arg("--root").arg(&self.state).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn status(&self, id: &str) -> String {
-        let out = self.runsc(&["state", id]);
-        assert!(out.status.success(), "state: {}", text(&out.stderr));
-        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        s["status"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = self.runsc(&["delete", "--force", "d1"]);
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
+mod common;
+use common::{runsc, text, Bundle};
 
 #[test]
 fn a_killed_sandbox_is_a_stopped_container() {
-    let Some(b) = Bundle::new("kill") else { return };
+    let Some(b) = Bundle::busybox("death-kill", &[], &["/bin/busybox", "sleep", "1000"]) else { return };
     let pid_file = b.dir.join("pid");
     let status = Command::new(runsc())
         .arg("--root")
@@ -77,7 +27,7 @@ fn a_killed_sandbox_is_a_stopped_container() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(b.status("d1"), "running");
+    assert_eq!(b.state("d1")["status"], "running");
 
     // A wait in progress when the sandbox dies returns.
     let waiter = Command::new(runsc())
@@ -95,7 +45,7 @@ fn a_killed_sandbox_is_a_stopped_container() {
     let out = waiter.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout).trim(), "137", "{}", text(&out.stderr));
 
-    assert_eq!(b.status("d1"), "stopped");
+    assert_eq!(b.state("d1")["status"], "stopped");
     let out = b.runsc(&["wait", "d1"]);
     assert_eq!(text(&out.stdout).trim(), "137", "{}", text(&out.stderr));
     // Stopped: kill is refused as for any stopped container, delete works

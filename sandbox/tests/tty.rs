@@ -11,59 +11,38 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox::container::Runtime;
 use sandbox::state::StateDir;
 
+mod common;
+use common::{runsc, text, Bundle};
+
 /// Hang protection for anything awaited from the container.
 const HANG: Duration = Duration::from_secs(120);
 
-fn runsc() -> &'static str {
-    env!("CARGO_BIN_EXE_runsc")
+/// A busybox bundle (with the applets the tests use) running `args`, on a
+/// terminal if `terminal`.
+fn bundle(tag: &str, args: &[&str], terminal: bool) -> Option<Bundle> {
+    let b = Bundle::busybox(&format!("tty-{tag}"), &["sh", "sleep", "stty", "tty", "echo"], args)?;
+    b.edit(|c| {
+        c["process"]["terminal"] = terminal.into();
+        c["process"]["env"] = serde_json::json!(["PATH=/bin", "PS1=PROMPT> ", "TERM=dumb"]);
+    });
+    Some(b)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// What these tests do with a bundle beyond the common harness.
+trait TtyBundle {
+    fn runtime(&self) -> Runtime;
+    fn create_and_start(&self, id: &str) -> Console;
+    fn await_process(&self, id: &str, comm: &str);
+    fn wait(&self, id: &str) -> String;
 }
 
-struct Bundle {
-    dir: PathBuf,
-    state: PathBuf,
-}
-
-impl Bundle {
-    /// A bundle with busybox (and links to the applets the tests use) whose
-    /// process has a terminal; `None` if busybox is missing.
-    fn new(tag: &str, args: &[&str], terminal: bool) -> Option<Bundle> {
-        if !Path::new("/bin/busybox").exists() {
-            eprintln!("SKIPPED: /bin/busybox not installed (Debian package busybox-static)");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("rvisor-tty-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let bin = dir.join("rootfs/bin");
-        fs::create_dir_all(&bin).unwrap();
-        fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-        for applet in ["sh", "sleep", "stty", "tty", "echo"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-        let out = Command::new(runsc()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let mut config: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-        config["process"]["terminal"] = terminal.into();
-        config["process"]["args"] = args.into();
-        config["process"]["env"] = serde_json::json!(["PATH=/bin", "PS1=PROMPT> ", "TERM=dumb"]);
-        fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        Some(Bundle { state: dir.join("state"), dir })
-    }
-
-    fn runsc(&self, args: &[&str]) -> Output {
-        Command::new(runsc()).arg("--root").arg(&self.state).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
+impl TtyBundle for Bundle {
     /// The library runtime over this bundle's state (what the shim uses).
     fn runtime(&self) -> Runtime {
         Runtime {
@@ -77,35 +56,12 @@ impl Bundle {
         }
     }
 
-    /// Runs runsc with `args` whose stdio is not this test's pipes (a
-    /// sandbox it starts keeps them); panics with its stderr on failure.
-    fn runsc_detached(&self, args: &[&std::ffi::OsStr]) {
-        let err = self.dir.join("runsc.err");
-        let status = Command::new(runsc())
-            .arg("--root")
-            .arg(&self.state)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        assert!(status.success(), "runsc {args:?}: {}", fs::read_to_string(&err).unwrap());
-    }
-
     /// `runsc create --console-socket` + `start`; the terminal's master.
     fn create_and_start(&self, id: &str) -> Console {
         let socket = self.dir.join("console.sock");
         let _ = fs::remove_file(&socket);
         let listener = UnixListener::bind(&socket).unwrap();
-        self.runsc_detached(&[
-            "create".as_ref(),
-            "--console-socket".as_ref(),
-            socket.as_ref(),
-            "--bundle".as_ref(),
-            self.dir.as_ref(),
-            id.as_ref(),
-        ]);
+        self.runsc_detached(&["create", "--console-socket", socket.to_str().unwrap(), "--bundle", self.path(), id]);
         let (conn, _) = listener.accept().unwrap();
         let (payload, master) = recv_fd(&conn);
         assert_eq!(payload, "/dev/ptmx", "runc sends the master's name");
@@ -131,17 +87,6 @@ impl Bundle {
         let out = self.runsc(&["wait", id]);
         assert!(out.status.success(), "wait: {}", text(&out.stderr));
         text(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        if let Ok(list) = fs::read_dir(&self.state) {
-            for e in list.flatten() {
-                let _ = self.runsc(&["delete", "--force", &e.file_name().to_string_lossy()]);
-            }
-        }
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -201,7 +146,7 @@ impl Console {
 
 #[test]
 fn an_interactive_shell_on_a_console_socket() {
-    let Some(b) = Bundle::new("shell", &["/bin/sh"], true) else { return };
+    let Some(b) = bundle("shell", &["/bin/sh"], true) else { return };
     let mut c = b.create_and_start("sh1");
     c.expect("PROMPT> ");
     assert_eq!(c.run("echo hel''lo"), "hello\r\n");
@@ -244,7 +189,7 @@ fn build_guest(rootfs: &Path) -> bool {
 
 #[test]
 fn job_control_rules_and_sigwinch_in_a_c_guest() {
-    let Some(b) = Bundle::new("job", &["/ttyjob"], true) else { return };
+    let Some(b) = bundle("job", &["/ttyjob"], true) else { return };
     if !build_guest(&b.dir.join("rootfs")) {
         return;
     }
@@ -263,15 +208,14 @@ fn job_control_rules_and_sigwinch_in_a_c_guest() {
 
 #[test]
 fn console_options_are_checked_as_runc_checks_them() {
-    let Some(b) = Bundle::new("opts", &["/bin/sh"], true) else { return };
-    let bundle = b.dir.to_str().unwrap();
-    let out = b.runsc(&["create", "--bundle", bundle, "o1"]);
+    let Some(b) = bundle("opts", &["/bin/sh"], true) else { return };
+    let out = b.runsc(&["create", "--bundle", b.path(), "o1"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("cannot allocate tty if runc will detach without setting console socket"));
-    let out = b.runsc(&["run", "--console-socket", "/nonexistent.sock", "--bundle", bundle, "o2"]);
+    let out = b.runsc(&["run", "--console-socket", "/nonexistent.sock", "--bundle", b.path(), "o2"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("cannot use console socket if runc will not detach or allocate tty"));
-    let Some(plain) = Bundle::new("opts-plain", &["/bin/sh"], false) else { return };
+    let Some(plain) = bundle("opts-plain", &["/bin/sh"], false) else { return };
     let out = plain.runsc(&[
         "create",
         "--console-socket",
@@ -288,7 +232,7 @@ fn console_options_are_checked_as_runc_checks_them() {
 
 #[test]
 fn run_in_the_foreground_relays_a_new_terminal() {
-    let Some(b) = Bundle::new("relay", &["/bin/sh", "-c", "tty"], true) else { return };
+    let Some(b) = bundle("relay", &["/bin/sh", "-c", "tty"], true) else { return };
     // Stdin is no terminal here: the output is relayed as it comes.
     let out = Command::new(runsc())
         .arg("--root")
@@ -304,8 +248,8 @@ fn run_in_the_foreground_relays_a_new_terminal() {
 
 #[test]
 fn an_exec_d_shell_with_its_own_terminal() {
-    let Some(b) = Bundle::new("exec", &["/bin/sleep", "1000"], false) else { return };
-    b.runsc_detached(&["create".as_ref(), "--bundle".as_ref(), b.dir.as_ref(), "x1".as_ref()]);
+    let Some(b) = bundle("exec", &["/bin/sleep", "1000"], false) else { return };
+    b.create("x1");
     assert!(b.runsc(&["start", "x1"]).status.success());
 
     // `runsc exec --tty --detach --console-socket`, as containerd's runc
@@ -347,8 +291,8 @@ fn an_exec_d_shell_with_its_own_terminal() {
 
 #[test]
 fn exec_tty_in_the_foreground_relays_and_returns_the_status() {
-    let Some(b) = Bundle::new("exectty", &["/bin/sleep", "1000"], false) else { return };
-    b.runsc_detached(&["run".as_ref(), "--detach".as_ref(), "--bundle".as_ref(), b.dir.as_ref(), "e1".as_ref()]);
+    let Some(b) = bundle("exectty", &["/bin/sleep", "1000"], false) else { return };
+    b.runsc_detached(&["run", "--detach", "--bundle", b.path(), "e1"]);
     let out = b.runsc(&["exec", "-t", "e1", "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on a terminal; exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "on a terminal\r\n");
@@ -365,7 +309,7 @@ fn exec_tty_in_the_foreground_relays_and_returns_the_status() {
 fn run_on_the_caller_s_terminal_relays_keys_and_sizes() {
     use std::os::fd::AsFd;
     use std::os::unix::process::CommandExt;
-    let Some(b) = Bundle::new("relaytty", &["/bin/sh"], true) else { return };
+    let Some(b) = bundle("relaytty", &["/bin/sh"], true) else { return };
     // The caller's terminal: runsc runs in a session of its own on it.
     let outer = sandbox::tty::Pty::open().unwrap();
     sandbox::tty::set_window_size(outer.master.as_fd(), 30, 90).unwrap();
