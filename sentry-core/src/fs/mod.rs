@@ -20,6 +20,7 @@ pub mod eventfd;
 pub mod gofer;
 pub mod host_fd;
 pub mod host_tty;
+pub mod inotify;
 pub mod pipe;
 pub mod proc;
 pub mod pty;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
+use crate::fs::inotify::{IN_ACCESS, IN_MODIFY};
 use crate::kernel::Task;
 use crate::mm::{lock, IoVec, MAX_RW_COUNT};
 use crate::vfs::{flags, File};
@@ -50,6 +51,9 @@ fn read_into(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> S
                 Err(e) if total > 0 && (e == Errno::EINTR || e == Errno::EAGAIN) => return Ok(total),
                 Err(e) => return Err(e),
             };
+            if got > 0 {
+                super::inotify::file_changed(task, file, IN_ACCESS);
+            }
             if let Err(e) = task.mm.copy_out(iov.base + done, &buf[..got]) {
                 return if total > 0 { Ok(total) } else { Err(e) };
             }
@@ -86,6 +90,9 @@ fn write_from(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> 
                 }
                 Err(e) => return Err(e),
             };
+            if put > 0 {
+                super::inotify::file_changed(task, file, IN_MODIFY);
+            }
             done += put as u64;
             total += put as u64;
             at = at.map(|a| a + put as u64);

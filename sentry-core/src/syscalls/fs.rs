@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use super::{Args, Handler, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use crate::errno::{Errno, SysResult};
+use crate::fs::inotify::{
+    entry_event, file_event, self_event, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVED_FROM,
+    IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN,
+};
 use crate::kernel::Task;
 use crate::mm::lock;
 use crate::vfs::path::{walk_parent, PATH_MAX};
@@ -59,6 +63,7 @@ fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult
         return Err(Errno::EOPNOTSUPP);
     }
     let follow = oflags & flags::O_NOFOLLOW == 0;
+    let mut created = false;
     let dentry = if oflags & flags::O_CREAT != 0 {
         let start = t.start_dir(dirfd, path)?;
         let root = lock(&t.fs).root.clone();
@@ -84,6 +89,8 @@ fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult
             }
             Err(Errno::ENOENT) => {
                 let inode = parent.inode().create(&name, FileType::Regular, mode & !umask & 0o7777, creds(t))?;
+                created = true;
+                entry_event(&parent, &name, FileType::Regular, IN_CREATE, 0);
                 Dentry::child(&parent, &name, inode)
             }
             Err(e) => return Err(e),
@@ -103,7 +110,14 @@ fn openat(t: &Task, dirfd: i32, path: &str, oflags: u32, mode: u32) -> SysResult
     if oflags & flags::O_DIRECTORY != 0 && ft != FileType::Directory {
         return Err(Errno::ENOTDIR);
     }
-    let file = Arc::new(File::open(dentry, oflags)?);
+    let file = Arc::new(File::open(dentry.clone(), oflags)?);
+    // Linux reports the truncation of an existing file before the open.
+    if oflags & flags::O_TRUNC != 0 && !created && ft == FileType::Regular && file.writable() {
+        file_event(&dentry, IN_MODIFY);
+    }
+    if oflags & flags::O_PATH == 0 {
+        file_event(&dentry, IN_OPEN);
+    }
     if ft == FileType::Fifo {
         // Opening one end of a FIFO waits for the other (unless O_NONBLOCK).
         t.io(|ctx| crate::fs::pipe::wait_for_peer(&file, ctx)).map_err(|e| {
@@ -341,6 +355,7 @@ fn mkdirat(t: &Task, dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
     let name = name.ok_or(Errno::EEXIST)?;
     let umask = lock(&t.fs).umask;
     parent.inode().create(&name, FileType::Directory, mode & !umask & 0o7777, creds(t))?;
+    entry_event(&parent, &name, FileType::Directory, IN_CREATE, 0);
     Ok(0)
 }
 
@@ -377,6 +392,7 @@ fn mknodat(t: &Task, dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
     let ft = ft.ok_or(Errno::EPERM)?;
     let umask = lock(&t.fs).umask;
     parent.inode().create(&name, ft, mode & !umask & 0o7777, creds(t))?;
+    entry_event(&parent, &name, ft, IN_CREATE, 0);
     Ok(0)
 }
 
@@ -402,7 +418,20 @@ fn unlinkat(t: &Task, dirfd: i32, path_addr: u64, fl: i32) -> SysResult {
         let child = parent.inode().lookup(&name)?;
         return Err(if child.file_type() == FileType::Directory { Errno::EISDIR } else { Errno::ENOTDIR });
     }
+    let victim = if parent.mounts().notify().is_active() { parent.inode().lookup(&name).ok() } else { None };
     parent.inode().unlink(&name, dir)?;
+    if let Some(v) = victim {
+        // As Linux: the link count's change, the file itself once its
+        // last link is gone, then the entry's removal.
+        let ft = v.file_type();
+        if ft != FileType::Directory {
+            self_event(&parent, &*v, IN_ATTRIB);
+        }
+        if ft == FileType::Directory || v.stat().nlink == 0 {
+            self_event(&parent, &*v, IN_DELETE_SELF);
+        }
+        entry_event(&parent, &name, ft, IN_DELETE, 0);
+    }
     Ok(0)
 }
 
@@ -425,7 +454,9 @@ fn symlinkat(t: &Task, target_addr: u64, dirfd: i32, path_addr: u64) -> SysResul
     }
     let p = t.copy_in_path(path_addr)?;
     let (parent, name, _) = parent_of(t, dirfd, &p)?;
-    parent.inode().symlink(&name.ok_or(Errno::EEXIST)?, &target, creds(t))?;
+    let name = name.ok_or(Errno::EEXIST)?;
+    parent.inode().symlink(&name, &target, creds(t))?;
+    entry_event(&parent, &name, FileType::Symlink, IN_CREATE, 0);
     Ok(0)
 }
 
@@ -480,7 +511,24 @@ fn renameat(t: &Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64, fl
     if is_ancestor(&moved, &np) {
         return Err(Errno::EINVAL);
     }
+    let replaced = if op.mounts().notify().is_active() && fl & RENAME_EXCHANGE == 0 {
+        np.inode().lookup(&nname).ok()
+    } else {
+        None
+    };
     op.inode().rename2(&oname, np.inode(), &nname, fl)?;
+    if op.mounts().notify().is_active() {
+        let cookie = op.mounts().notify().new_cookie();
+        let ft = moved.file_type();
+        entry_event(&op, &oname, ft, IN_MOVED_FROM, cookie);
+        entry_event(&np, &nname, ft, IN_MOVED_TO, cookie);
+        if let Some(r) = replaced.filter(|r| !Arc::ptr_eq(r, &moved)) {
+            if r.file_type() == FileType::Directory || r.stat().nlink == 0 {
+                self_event(&np, &*r, IN_DELETE_SELF);
+            }
+        }
+        self_event(&op, &*moved, IN_MOVE_SELF);
+    }
     Ok(0)
 }
 
@@ -512,6 +560,7 @@ fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
     }
     super::fsattr::permission(t, &d.inode().stat(), super::fsattr::MAY_WRITE)?;
     d.inode().truncate(len as u64)?;
+    file_event(&d, IN_MODIFY);
     Ok(0)
 }
 
@@ -528,6 +577,7 @@ fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     f.inode().truncate(len as u64)?;
+    super::inotify::file_changed(t, &f, IN_MODIFY);
     Ok(0)
 }
 
@@ -549,18 +599,24 @@ fn chmod_inode(t: &Task, inode: &Arc<dyn Inode>, mode: u32) -> SysResult {
 fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
     let p = t.copy_in_path(a.u64(0))?;
     let d = t.lookup_at(AT_FDCWD, &p, LookupFlags::FOLLOW, false)?;
-    chmod_inode(t, d.inode(), a.u32(1))
+    chmod_inode(t, d.inode(), a.u32(1))?;
+    file_event(&d, IN_ATTRIB);
+    Ok(0)
 }
 
 fn sys_fchmod(t: &mut Task, a: &Args) -> SysResult {
     let f = t.file(a.i32(0))?;
-    chmod_inode(t, f.inode(), a.u32(1))
+    chmod_inode(t, f.inode(), a.u32(1))?;
+    super::inotify::file_changed(t, &f, IN_ATTRIB);
+    Ok(0)
 }
 
 fn sys_fchmodat(t: &mut Task, a: &Args) -> SysResult {
     let p = t.copy_in_path(a.u64(1))?;
     let d = t.lookup_at(a.i32(0), &p, LookupFlags::FOLLOW, false)?;
-    chmod_inode(t, d.inode(), a.u32(2))
+    chmod_inode(t, d.inode(), a.u32(2))?;
+    file_event(&d, IN_ATTRIB);
+    Ok(0)
 }
 
 /// `fsync`/`fdatasync`: the file decides (tmpfs has nothing to flush,

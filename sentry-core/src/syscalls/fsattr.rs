@@ -43,6 +43,7 @@ pub(super) const HANDLERS: &[(i64, Handler)] = &[
 /// `MAY_EXEC`, `MAY_WRITE`, `MAY_READ`.
 pub(super) const MAY_EXEC: u32 = 1;
 pub(super) const MAY_WRITE: u32 = 2;
+pub(super) const MAY_READ: u32 = 4;
 
 /// `UTIME_NOW` and `UTIME_OMIT`.
 const UTIME_NOW: i64 = (1 << 30) - 1;
@@ -144,6 +145,7 @@ fn chown_inode(t: &Task, inode: &Arc<dyn Inode>, uid: u32, gid: u32) -> SysResul
         }
     }
     inode.set_attr(&c)?;
+    super::inotify::inode_event(t, &**inode, crate::fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
@@ -222,6 +224,7 @@ fn do_utimes(t: &Task, dirfd: i32, path_addr: u64, times: Option<[(i64, i64); 2]
         }
     }
     inode.set_attr(&c)?;
+    super::inotify::inode_event(t, &*inode, crate::fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
@@ -320,6 +323,8 @@ fn linkat(t: &Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64, fl: 
         return Err(Errno::ENOENT);
     }
     dir.link(&name, &target)?;
+    super::inotify::inode_event(t, &*target, crate::fs::inotify::IN_ATTRIB);
+    crate::fs::inotify::entry_event(&parent, &name, target.file_type(), crate::fs::inotify::IN_CREATE, 0);
     Ok(0)
 }
 
@@ -394,6 +399,7 @@ fn sys_fallocate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EFBIG);
     }
     f.inode().allocate(mode, offset as u64, len as u64)?;
+    super::inotify::file_changed(t, &f, crate::fs::inotify::IN_MODIFY);
     Ok(0)
 }
 

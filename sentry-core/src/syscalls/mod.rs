@@ -21,6 +21,7 @@ pub mod file;
 pub mod fs;
 pub mod fsattr;
 pub mod futex;
+pub mod inotify;
 pub mod lock;
 pub mod memfd;
 pub mod misc;
@@ -109,6 +110,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
+            .chain(inotify::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }

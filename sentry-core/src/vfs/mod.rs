@@ -404,9 +404,16 @@ pub trait FileOps: Send + Sync {
 #[derive(Default)]
 pub struct Mounts {
     by_path: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn Inode>>>,
+    /// The inotify watches on files of this tree.
+    notify: Arc<crate::fs::inotify::Registry>,
 }
 
 impl Mounts {
+    /// The inotify watches on files of this tree.
+    pub fn notify(&self) -> &Arc<crate::fs::inotify::Registry> {
+        &self.notify
+    }
+
     /// The file system mounted at absolute path `path`, if any.
     pub fn get(&self, path: &str) -> Option<Arc<dyn Inode>> {
         let m = self.by_path.read().unwrap_or_else(|e| e.into_inner());
@@ -511,6 +518,18 @@ pub struct File {
     /// Identity of this description's `flock` and OFD locks, released
     /// when the description is dropped.
     locks: lock::DescriptionLocks,
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        // The last reference to the description: inotify's close event.
+        if let Some(d) = &self.dentry {
+            if !self.is_path() {
+                use crate::fs::inotify::{file_event, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE};
+                file_event(d, if self.writable() { IN_CLOSE_WRITE } else { IN_CLOSE_NOWRITE });
+            }
+        }
+    }
 }
 
 impl File {
