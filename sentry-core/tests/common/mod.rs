@@ -53,8 +53,13 @@ pub fn guest_path(name: &str, build: Build) -> PathBuf {
     let out = guest_out(name, build);
     let dir = out.parent().expect("guest directory").to_path_buf();
     std::fs::create_dir_all(&dir).expect("guest output directory");
+    // Fresh: newer than its source and than the header guests share.
+    let header = src.with_file_name("guest.h");
     let fresh = match (std::fs::metadata(&out), std::fs::metadata(&src)) {
-        (Ok(o), Ok(s)) => o.modified().ok() >= s.modified().ok(),
+        (Ok(o), Ok(s)) => {
+            let built = o.modified().ok();
+            built >= s.modified().ok() && std::fs::metadata(&header).map(|h| built >= h.modified().ok()).unwrap_or(true)
+        }
         _ => false,
     };
     if !fresh {

@@ -15,26 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EBADF: return "EBADF";
-    case EEXIST: return "EEXIST";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case ELOOP: return "ELOOP";
-    case ENOENT: return "ENOENT";
-    case EPERM: return "EPERM";
-    default: return "other";
-    }
-}
-
-static long show(const char *label, long v) {
-    if (v < 0)
-        printf("%s = -1 %s\n", label, en(errno));
-    else
-        printf("%s = %ld\n", label, v);
-    return v;
-}
+#include "guest.h"
 
 static long now_ms(void) {
     struct timespec ts;

@@ -10,22 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case ESPIPE: return "ESPIPE";
-    default: return "other";
-    }
-}
-
-static long show(const char *label, long v) {
-    if (v < 0)
-        printf("%s = -1 %s\n", label, en(errno));
-    else
-        printf("%s = %ld\n", label, v);
-    return v;
-}
+#include "guest.h"
 
 static uint64_t v;
 

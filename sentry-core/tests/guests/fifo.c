@@ -11,26 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EEXIST: return "EEXIST";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case ENXIO: return "ENXIO";
-    case EPERM: return "EPERM";
-    case EAGAIN: return "EAGAIN";
-    default: return "other";
-    }
-}
-
-static long show(const char *label, long v) {
-    if (v < 0)
-        printf("%s = -1 %s\n", label, en(errno));
-    else
-        printf("%s = %ld\n", label, v);
-    return v;
-}
+#include "guest.h"
 
 static void ev(const char *label, int fd) {
     struct pollfd p = {fd, POLLIN | POLLOUT, 0};

@@ -16,26 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EAGAIN: return "EAGAIN";
-    case EBADF: return "EBADF";
-    case EEXIST: return "EEXIST";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case ENOTDIR: return "ENOTDIR";
-    default: return "other";
-    }
-}
-
-static long show(const char *label, long v) {
-    if (v < 0)
-        printf("%s = -1 %s\n", label, en(errno));
-    else
-        printf("%s = %ld\n", label, v);
-    return v;
-}
+#include "guest.h"
 
 static const char *names[] = {"ACCESS", "MODIFY", "ATTRIB", "CLOSE_WRITE", "CLOSE_NOWRITE", "OPEN",
                               "MOVED_FROM", "MOVED_TO", "CREATE", "DELETE", "DELETE_SELF", "MOVE_SELF"};

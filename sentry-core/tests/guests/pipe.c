@@ -11,27 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EAGAIN: return "EAGAIN";
-    case EBADF: return "EBADF";
-    case EBUSY: return "EBUSY";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case EPIPE: return "EPIPE";
-    case ESPIPE: return "ESPIPE";
-    default: return "other";
-    }
-}
+#include "guest.h"
 
 /* Prints "label = value", or "label = -1 ERRNO" on failure. */
-static long show(const char *label, long v) {
-    if (v < 0)
-        printf("%s = -1 %s\n", label, en(errno));
-    else
-        printf("%s = %ld\n", label, v);
-    return v;
-}
 
 static char big[200000];
 
