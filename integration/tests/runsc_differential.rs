@@ -199,3 +199,17 @@ fn lifecycle_state_transitions_match() {
     assert!(diff.is_empty() && runc.len() == ours.len(), "lifecycles differ:\n{}", diff.join("\n"));
     assert!(runc.iter().any(|l| l == "after kill: Some(\"stopped\") pid=0"), "{runc:#?}");
 }
+
+#[test]
+fn default_mounts_match() {
+    // What a default spec mounts: modes and types as programs see them
+    // (`/dev/shm` sticky and world-writable for POSIX shared memory).
+    if !require_runc("diff-mounts") {
+        return;
+    }
+    let Some(runsc) = runsc() else { return };
+    let mut bundle = Bundle::new().expect("bundle");
+    bundle.args(["/bin/stat", "-c", "%a %F %n", "/dev", "/dev/shm", "/dev/pts", "/proc", "/dev/null"]);
+    let cmp = compare_against(&bundle, "diff-mounts", Some(&runsc), |s| s.to_owned()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cmp.runc.stdout.contains("1777 directory /dev/shm\n"), "{:?}", cmp.runc);
+}

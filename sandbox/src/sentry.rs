@@ -164,6 +164,27 @@ impl SentryKernel {
         self.last_dev.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// A tmpfs for a spec mount: its root has the `mode=` (octal), `uid=`
+    /// and `gid=` of `options`, by default mode 1777 owned by root, as
+    /// Linux's tmpfs.
+    fn spec_tmpfs(&self, options: &[String]) -> anyhow::Result<Arc<dyn sentry_core::vfs::Inode>> {
+        use sentry_core::vfs::{AttrChange, Inode as _};
+        let root = self.kernel.new_tmpfs(self.new_dev());
+        let mut change = AttrChange { mode: Some(0o1777), ..AttrChange::default() };
+        for o in options {
+            let bad = || anyhow::anyhow!("bad tmpfs option {o:?}");
+            if let Some(v) = o.strip_prefix("mode=") {
+                change.mode = Some(u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(bad)?);
+            } else if let Some(v) = o.strip_prefix("uid=") {
+                change.uid = Some(v.parse().map_err(|_| bad())?);
+            } else if let Some(v) = o.strip_prefix("gid=") {
+                change.gid = Some(v.parse().map_err(|_| bad())?);
+            }
+        }
+        root.set_attr(&change).map_err(|e| anyhow::anyhow!("setting up a tmpfs: {e}"))?;
+        Ok(root)
+    }
+
     /// Mounts the spec's mounts (but the root) in container `fs`; bind
     /// mounts come from `gofers`, in spec order.
     fn mount_all(
@@ -184,7 +205,7 @@ impl SentryKernel {
                 MountKind::Tmpfs if dest == "/dev" => continue,
                 // The Sentry's own pseudo-terminals.
                 MountKind::Devpts => kernel.devpts(),
-                MountKind::Tmpfs | MountKind::Mqueue => kernel.new_tmpfs(self.new_dev()),
+                MountKind::Tmpfs | MountKind::Mqueue => self.spec_tmpfs(&m.options)?,
                 MountKind::Proc => kernel.new_procfs(),
                 MountKind::Sysfs => kernel.new_sysfs().map_err(|e| anyhow::anyhow!("building sysfs: {e}"))?,
                 // Cgroups are not controllable from inside the sandbox: an

@@ -154,6 +154,15 @@ fn do_runs_a_host_program_with_a_private_tmp() {
         .output()
         .unwrap();
     assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), [".", ".."], "{}", text(&out.stderr));
+    // /dev/shm is there (POSIX semaphores and shared memory live in it:
+    // Python's multiprocessing needs it), and tmpfs roots are 1777 unless
+    // a mount says otherwise, as on Linux.
+    let out = Command::new(runsc())
+        .args(["do", "/bin/busybox", "stat", "-c", "%a %n", "/dev/shm", "/tmp", "/dev"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "1777 /dev/shm\n1777 /tmp\n755 /dev\n", "{}", text(&out.stderr));
 }
 
 #[test]
