@@ -134,6 +134,35 @@ fn mapped_pages_come_from_the_file_and_are_shared() {
     fs::remove_dir_all(&s.dir).unwrap();
 }
 
+/// Fault-around asks for pages in runs: the missing ones come in one read,
+/// into contiguous memory (one mapping call for the run), cached pages are
+/// kept, and the run stops at the end of the file.
+#[test]
+fn runs_of_pages_come_in_one_piece_and_stop_at_the_end() {
+    let s = serve("runs", false);
+    let data: Vec<u8> = (0..5 * PAGE_SIZE as usize + 10).map(|i| (i / PAGE_SIZE as usize) as u8 + 1).collect();
+    fs::write(s.dir.join("runs.bin"), &data).unwrap();
+    let f = s.root.lookup("runs.bin").unwrap();
+    let m = f.clone().open(0).unwrap().mappable().unwrap();
+    let cached = m.page(PAGE_SIZE).unwrap();
+    let run = m.pages(0, 16);
+    assert_eq!(run.len(), 6, "pages 0..=5 exist, the run stops there");
+    for (i, p) in run.iter().enumerate() {
+        let mut b = [0u8; 1];
+        p.read(0, &mut b).unwrap();
+        assert_eq!(b[0], i as u8 + 1, "page {i}");
+    }
+    assert_eq!(run[1].offset(), cached.offset(), "a cached page is kept");
+    for w in run[2..].windows(2) {
+        assert_eq!(w[1].offset(), w[0].offset() + PAGE_SIZE, "fetched together, contiguous");
+    }
+    let mut tail = [1u8; 8];
+    run[5].read(10, &mut tail).unwrap();
+    assert_eq!(tail, [0; 8], "zeros past the end of the file");
+    assert!(m.pages(6 * PAGE_SIZE, 4).is_empty(), "nothing past the end");
+    fs::remove_dir_all(&s.dir).unwrap();
+}
+
 #[test]
 fn read_only_mounts_refuse_changes() {
     let s = serve("ro", true);

@@ -495,6 +495,26 @@ pub struct PageCache {
 }
 
 impl PageCache {
+    /// Reads `n` pages of the file from page `first` into fresh contiguous
+    /// memory-file pages (zeros past the end of the file).
+    fn read_pages(&self, first: u64, n: u64) -> Result<Vec<PageRef>, Errno> {
+        let reader = self.reader()?;
+        let mut buf = vec![0u8; (n * PAGE_SIZE) as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let got = self.fs.client.read(&reader, first * PAGE_SIZE + done as u64, &mut buf[done..]).map_err(errno)?;
+            if got == 0 {
+                break;
+            }
+            done += got;
+        }
+        let pages = alloc_pages(&self.fs.mf, n)?;
+        for (page, data) in pages.iter().zip(buf.chunks(PAGE_SIZE as usize)) {
+            page.write(0, data)?;
+        }
+        Ok(pages)
+    }
+
     fn reader(&self) -> Result<Arc<Fid>, Errno> {
         if let Some(f) = lock(&self.reader).as_ref() {
             return Ok(f.clone());
@@ -576,6 +596,33 @@ impl Mappable for PageCache {
         }
         page.write(0, &buf)?;
         Ok(lock(&self.pages).entry(idx).or_insert(page).clone())
+    }
+
+    fn pages(&self, offset: u64, count: u64) -> Vec<PageRef> {
+        let first = offset / PAGE_SIZE;
+        let limit = lock(&self.stat).size.div_ceil(PAGE_SIZE);
+        if first >= limit || count == 0 {
+            // At or past the end as far as we know: `page` asks the Gofer.
+            return self.page(offset).map(|p| vec![p]).unwrap_or_default();
+        }
+        let end = first + count.min(limit - first);
+        let missing: Vec<u64> = {
+            let pages = lock(&self.pages);
+            (first..end).filter(|i| !pages.contains_key(i)).collect()
+        };
+        if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
+            // One read for the stretch that holds every missing page, into
+            // fresh contiguous pages; pages another thread cached meanwhile
+            // are kept.
+            if let Ok(fresh) = self.read_pages(lo, hi + 1 - lo) {
+                let mut pages = lock(&self.pages);
+                for (k, page) in fresh.into_iter().enumerate() {
+                    pages.entry(lo + k as u64).or_insert(page);
+                }
+            }
+        }
+        let pages = lock(&self.pages);
+        (first..end).map_while(|i| pages.get(&i).cloned()).collect()
     }
 
     fn describe(&self) -> String {

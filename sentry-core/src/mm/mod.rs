@@ -52,6 +52,15 @@ pub trait Mappable: Send + Sync {
     /// application).
     fn page(&self, offset: u64) -> Result<PageRef, Errno>;
 
+    /// The pages at `count` consecutive page-aligned offsets from `offset`,
+    /// stopping before the first one [`page`](Mappable::page) would refuse.
+    /// Objects whose pages come from elsewhere (the Gofer) fetch the
+    /// missing ones in one request, into contiguous memory, so that a
+    /// fault-around maps them with one call.
+    fn pages(&self, offset: u64, count: u64) -> Vec<PageRef> {
+        (0..count).map_while(|i| self.page(offset + i * PAGE_SIZE).ok()).collect()
+    }
+
     /// A name for diagnostics (`/proc/pid/maps` later).
     fn describe(&self) -> String;
 
@@ -767,13 +776,22 @@ impl MM {
                 }
             }
             Some(obj) => {
-                for a in missing {
-                    match obj.page(vma.object_offset(a)) {
-                        Ok(page) => {
-                            s.ptes.insert(a, Pte { page, owned: false, mapped: None });
-                        }
-                        Err(_) => break,
+                // Runs of consecutive missing pages, each asked for at once.
+                let mut i = 0;
+                while i < missing.len() {
+                    let mut n = 1;
+                    while i + n < missing.len() && missing[i + n] == missing[i] + n as u64 * PAGE_SIZE {
+                        n += 1;
                     }
+                    let pages = obj.pages(vma.object_offset(missing[i]), n as u64);
+                    let short = pages.len() < n;
+                    for (k, page) in pages.into_iter().enumerate() {
+                        s.ptes.insert(missing[i] + k as u64 * PAGE_SIZE, Pte { page, owned: false, mapped: None });
+                    }
+                    if short {
+                        break;
+                    }
+                    i += n;
                 }
             }
         }
