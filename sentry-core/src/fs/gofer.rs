@@ -583,18 +583,7 @@ impl Mappable for PageCache {
         }
         // Fill a fresh page outside any lock, then publish it unless
         // another thread was faster.
-        let reader = self.reader()?;
-        let page = alloc_pages(&self.fs.mf, 1)?.pop().ok_or(Errno::ENOMEM)?;
-        let mut buf = vec![0u8; PAGE_SIZE as usize];
-        let mut done = 0;
-        while done < buf.len() {
-            let n = self.fs.client.read(&reader, idx * PAGE_SIZE + done as u64, &mut buf[done..]).map_err(errno)?;
-            if n == 0 {
-                break;
-            }
-            done += n;
-        }
-        page.write(0, &buf)?;
+        let page = self.read_pages(idx, 1)?.pop().ok_or(Errno::ENOMEM)?;
         Ok(lock(&self.pages).entry(idx).or_insert(page).clone())
     }
 
