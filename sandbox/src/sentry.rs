@@ -224,7 +224,17 @@ impl SentryKernel {
                 // listing.
                 tracing::warn!(destination = %dest, error = %e, "cannot create the mount point");
             }
-            fs.mount(dest, fs_root)?;
+            let fs_type = match &m.kind {
+                MountKind::Bind { .. } => "9p",
+                MountKind::Tmpfs => "tmpfs",
+                MountKind::Proc => "proc",
+                MountKind::Sysfs => "sysfs",
+                MountKind::Devpts => "devpts",
+                MountKind::Mqueue => "mqueue",
+                MountKind::Cgroup => "cgroup",
+                MountKind::Other(kind) => kind.as_str(),
+            };
+            fs.mount_typed(dest, fs_root, fs_type)?;
         }
         Ok(())
     }

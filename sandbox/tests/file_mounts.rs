@@ -33,7 +33,8 @@ fn files_bind_mounted_read_write_and_read_only() {
     let script = "cat /etc/hosts /etc/hostname; \
                   echo '10.0.0.1 added' >> /etc/hosts && echo appended; \
                   echo changed > /etc/hostname || echo refused; \
-                  ls /etc";
+                  ls /etc; \
+                  /bin/busybox grep ' /etc/host' /proc/mounts";
     config["process"]["args"] = serde_json::json!(["/bin/busybox", "sh", "-c", script]);
     let mounts = config["mounts"].as_array_mut().unwrap();
     mounts.push(serde_json::json!({"destination": "/etc/hosts", "type": "bind",
@@ -55,6 +56,9 @@ fn files_bind_mounted_read_write_and_read_only() {
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("127.0.0.1 localhost\nfrom-the-host\nappended\nrefused\n"), "{stdout:?}");
     assert!(text(&out.stderr).contains("Read-only file system"), "{}", text(&out.stderr));
+    // /proc/mounts names what is mounted: the Gofer's files are 9p.
+    assert!(stdout.contains("none /etc/hosts 9p "), "{stdout:?}");
+    assert!(stdout.contains("none /etc/hostname 9p "), "{stdout:?}");
     // The append reached the host file; the read-only one is untouched.
     assert_eq!(fs::read_to_string(d.join("host/hosts")).unwrap(), "127.0.0.1 localhost\n10.0.0.1 added\n");
     assert_eq!(fs::read_to_string(d.join("host/hostname")).unwrap(), "from-the-host\n");

@@ -789,13 +789,18 @@ fn maps(v: &ProcView) -> String {
 /// The mount table of container `container` (that of the process read).
 fn mounts(k: &Kernel, container: u32) -> String {
     let mut s = String::from("none / 9p rw,relatime 0 0\n");
-    for p in k.container_mounts(container).paths() {
-        let fstype = match p.as_str() {
-            "/proc" => "proc",
-            "/dev" => "tmpfs",
-            "/sys" => "sysfs",
-            _ => "tmpfs",
-        };
+    let mounts = k.container_mounts(container);
+    for p in mounts.paths() {
+        // The type the mounter gave; the kernel's own mounts by place.
+        let fstype = mounts.fs_type(&p).unwrap_or_else(|| {
+            match p.as_str() {
+                "/proc" => "proc",
+                "/sys" => "sysfs",
+                "/dev/pts" => "devpts",
+                _ => "tmpfs",
+            }
+            .into()
+        });
         s += &format!("none {p} {fstype} rw,relatime 0 0\n");
     }
     s

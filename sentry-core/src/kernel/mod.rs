@@ -977,6 +977,12 @@ impl Container {
         self.root.mount(path, inode).map_err(SentryError::Fs)
     }
 
+    /// [`mount`](Container::mount) with the file system's type name, as
+    /// `/proc/mounts` shows it.
+    pub fn mount_typed(&self, path: &str, inode: Arc<dyn Inode>, fs_type: &str) -> Result<(), SentryError> {
+        self.root.mount_typed(path, inode, fs_type).map_err(SentryError::Fs)
+    }
+
     /// Creates what is missing of mount point `path` in the file systems
     /// it crosses, as runc creates mount points in the root file system:
     /// its parent directories, and itself — a directory, or an empty

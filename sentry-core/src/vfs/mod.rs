@@ -404,6 +404,8 @@ pub trait FileOps: Send + Sync {
 #[derive(Default)]
 pub struct Mounts {
     by_path: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn Inode>>>,
+    /// File-system type names given at mount time (`/proc/mounts`).
+    types: std::sync::RwLock<std::collections::HashMap<String, String>>,
     /// The inotify watches on files of this tree.
     notify: Arc<crate::fs::inotify::Registry>,
 }
@@ -425,6 +427,12 @@ impl Mounts {
 
     fn insert(&self, path: String, inode: Arc<dyn Inode>) {
         self.by_path.write().unwrap_or_else(|e| e.into_inner()).insert(path, inode);
+    }
+
+    /// The file-system type mounted at `path` (as `/proc/mounts` names
+    /// it), if the mounter said.
+    pub fn fs_type(&self, path: &str) -> Option<String> {
+        self.types.read().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
     }
 
     /// Mount points, sorted (for `/proc/mounts` and diagnostics).
@@ -468,6 +476,19 @@ impl Dentry {
             return Err(Errno::EINVAL);
         }
         self.mounts.insert(format!("/{}", parts.join("/")), inode);
+        Ok(())
+    }
+
+    /// [`mount`](Dentry::mount), recording the file system's type name
+    /// (`tmpfs`, `9p`, `mqueue`, ...) for `/proc/mounts`.
+    pub fn mount_typed(&self, path: &str, inode: Arc<dyn Inode>, fs_type: &str) -> Result<(), Errno> {
+        self.mount(path, inode)?;
+        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        self.mounts
+            .types
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("/{}", parts.join("/")), fs_type.into());
         Ok(())
     }
 
