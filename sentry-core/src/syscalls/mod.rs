@@ -3,7 +3,7 @@
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
 //! family, one module each (`file`, `fs`, `fsattr`, `lock`, `mm`, `process`,
 //! `exec`, `wait`, `signal`, `futex`, `creds`, `prctl`, `sched`, `socket`,
-//! `memfd`, `xattr`, `time`, `misc`). A handler receives the task and the
+//! `memfd`, `xattr`, `time`, `ipc` (System V IPC), `misc`). A handler receives the task and the
 //! raw arguments (with typed accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -21,6 +21,7 @@ pub mod file;
 pub mod fs;
 pub mod fsattr;
 pub mod futex;
+pub mod ipc;
 pub mod lock;
 pub mod memfd;
 pub mod misc;
@@ -109,6 +110,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(wait::HANDLERS)
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
+            .chain(ipc::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }
@@ -281,6 +283,7 @@ mod tests {
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,
+            ipc::HANDLERS,
         ]
         .iter()
         .flat_map(|h| h.iter().map(|(nr, _)| *nr))
