@@ -97,6 +97,8 @@ impl Errno {
     pub const ELOOP: Errno = Errno(40);
     /// `ENOMSG` (42).
     pub const ENOMSG: Errno = Errno(42);
+    /// `EIDRM` (43).
+    pub const EIDRM: Errno = Errno(43);
     /// `ENODATA` (61).
     pub const ENODATA: Errno = Errno(61);
     /// `EOVERFLOW` (75).
@@ -200,6 +202,7 @@ impl Errno {
             39 => "ENOTEMPTY",
             40 => "ELOOP",
             42 => "ENOMSG",
+            43 => "EIDRM",
             61 => "ENODATA",
             75 => "EOVERFLOW",
             80 => "ELIBBAD",

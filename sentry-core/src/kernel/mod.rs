@@ -15,7 +15,9 @@
 //! 1. kernel-wide tables (`Kernel::inner.next_tid`, the ENOSYS log set);
 //! 2. thread group state ([`ThreadGroup`]: task list and exit status), then
 //!    its signal dispositions and rlimits;
-//! 3. the task's file-system context (cwd, root, umask) and fd table;
+//! 3. the task's file-system context (cwd, root, umask) and fd table; the
+//!    System V IPC namespace ([`ipc::IpcNamespace`]: its handlers copy
+//!    results out and detach shared memory while holding it);
 //! 4. the MM ([`MM`](crate::mm::MM) state);
 //! 5. VFS inodes (a tmpfs directory's entries, then a file's pages), and
 //!    sockets (one socket at a time, then the Unix namespace; see
@@ -36,6 +38,7 @@ mod exec;
 pub mod fd_table;
 pub mod fork;
 pub mod futex;
+pub mod ipc;
 pub mod itimer;
 pub mod pids;
 pub mod signals;
@@ -168,6 +171,8 @@ pub(crate) struct KernelInner {
     enosys_logged: Mutex<HashSet<u64>>,
     /// Abstract and path names of Unix sockets (the sandbox's namespace).
     pub unix_names: Arc<crate::net::unix::Namespace>,
+    /// System V IPC objects (the sandbox's IPC namespace).
+    pub(crate) ipc: ipc::IpcNamespace,
     /// Host terminals given to the sandbox (the console).
     pub(crate) host_ttys: crate::fs::host_tty::Registry,
 }
@@ -348,6 +353,7 @@ impl Kernel {
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
+                ipc: ipc::IpcNamespace::default(),
                 host_ttys: Default::default(),
             }),
         };
@@ -848,8 +854,15 @@ impl Kernel {
             return;
         }
         // The process is gone: so are its POSIX record locks and timers,
-        // and a session leader's controlling terminal.
+        // and a session leader's controlling terminal; its semaphore
+        // adjustments (SEM_UNDO) are applied.
         self.inner.locks.release_process(tg.tgid);
+        self.inner.ipc.process_exited(tg.tgid);
+        // Its address space, unless another process shares it (a vfork
+        // parent) or something reads it right now (procfs).
+        if Arc::strong_count(&task.mm) == 1 {
+            task.mm.exit_mmap();
+        }
         lock(&tg.timers).clear();
         if tg.sid() == tg.tgid {
             crate::fs::tty::session_leader_exited(self, tg.tgid);

@@ -502,6 +502,17 @@ impl MM {
         Ok(start)
     }
 
+    /// The last user of the address space is gone (Linux's `exit_mmap`):
+    /// every mapping goes now, not whenever the last reference to the MM
+    /// does, so that what mappings hold (System V shared memory attaches,
+    /// file pages) is released before the parent hears of the exit.
+    pub fn exit_mmap(&self) {
+        let mut s = lock(&self.state);
+        if let Err(e) = self.remove_range(&mut s, self.min_addr(), self.max_addr()) {
+            tracing::debug!(error = %e, "releasing an exited process's mappings");
+        }
+    }
+
     /// `munmap`.
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
         if addr % PAGE_SIZE != 0 || len == 0 {

@@ -3,7 +3,7 @@
 //! [`TABLE`](table) maps x86-64 system call numbers to handlers grouped by
 //! family, one module each (`file`, `fs`, `fsattr`, `lock`, `mm`, `process`,
 //! `exec`, `wait`, `signal`, `futex`, `creds`, `prctl`, `sched`, `socket`,
-//! `memfd`, `xattr`, `time`, `misc`). A handler receives the task and the
+//! `memfd`, `xattr`, `time`, `ipc` (System V IPC), `misc`). A handler receives the task and the
 //! raw arguments (with typed accessors) and returns a [`SysResult`]. Unimplemented calls return
 //! `ENOSYS`, logged once per system call. With `KernelConfig::strace`, every
 //! call is logged with its arguments and result.
@@ -22,6 +22,7 @@ pub mod fs;
 pub mod fsattr;
 pub mod futex;
 pub mod inotify;
+pub mod ipc;
 pub mod lock;
 pub mod memfd;
 pub mod misc;
@@ -111,6 +112,7 @@ pub fn table() -> &'static [Option<Handler>] {
             .chain(fsattr::HANDLERS)
             .chain(lock::HANDLERS)
             .chain(inotify::HANDLERS)
+            .chain(ipc::HANDLERS)
         {
             t[*nr as usize] = Some(*h);
         }
@@ -283,6 +285,8 @@ mod tests {
             wait::HANDLERS,
             fsattr::HANDLERS,
             lock::HANDLERS,
+            inotify::HANDLERS,
+            ipc::HANDLERS,
         ]
         .iter()
         .flat_map(|h| h.iter().map(|(nr, _)| *nr))
