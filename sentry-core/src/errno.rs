@@ -129,6 +129,8 @@ impl Errno {
     pub const EADDRNOTAVAIL: Errno = Errno(99);
     /// `ECONNABORTED` (103).
     pub const ECONNABORTED: Errno = Errno(103);
+    /// `ENETUNREACH` (101).
+    pub const ENETUNREACH: Errno = Errno(101);
     /// `ECONNRESET` (104).
     pub const ECONNRESET: Errno = Errno(104);
     /// `ENOBUFS` (105).
@@ -215,6 +217,7 @@ impl Errno {
             97 => "EAFNOSUPPORT",
             98 => "EADDRINUSE",
             99 => "EADDRNOTAVAIL",
+            101 => "ENETUNREACH",
             103 => "ECONNABORTED",
             104 => "ECONNRESET",
             105 => "ENOBUFS",

@@ -168,6 +168,8 @@ pub(crate) struct KernelInner {
     enosys_logged: Mutex<HashSet<u64>>,
     /// Abstract and path names of Unix sockets (the sandbox's namespace).
     pub unix_names: Arc<crate::net::unix::Namespace>,
+    /// TCP and UDP ports of the sandbox's loopback network.
+    pub inet: Arc<crate::net::inet::Stack>,
     /// Host terminals given to the sandbox (the console).
     pub(crate) host_ttys: crate::fs::host_tty::Registry,
 }
@@ -348,6 +350,7 @@ impl Kernel {
                 locks: Arc::new(crate::vfs::lock::LockTable::new()),
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
+                inet: crate::net::inet::Stack::new(),
                 host_ttys: Default::default(),
             }),
         };
