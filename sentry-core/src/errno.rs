@@ -131,6 +131,8 @@ impl Errno {
     pub const EADDRNOTAVAIL: Errno = Errno(99);
     /// `ECONNABORTED` (103).
     pub const ECONNABORTED: Errno = Errno(103);
+    /// `ENETUNREACH` (101).
+    pub const ENETUNREACH: Errno = Errno(101);
     /// `ECONNRESET` (104).
     pub const ECONNRESET: Errno = Errno(104);
     /// `ENOBUFS` (105).
@@ -218,6 +220,7 @@ impl Errno {
             97 => "EAFNOSUPPORT",
             98 => "EADDRINUSE",
             99 => "EADDRNOTAVAIL",
+            101 => "ENETUNREACH",
             103 => "ECONNABORTED",
             104 => "ECONNRESET",
             105 => "ENOBUFS",

@@ -87,3 +87,32 @@ fn busybox_applet_via_symlink_and_file_utilities() {
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
     assert_eq!(r.stdout.split_whitespace().next(), Some("3"), "{r:?}");
 }
+
+#[test]
+fn busybox_nc_talks_over_loopback() {
+    init_logging();
+    let Some(k) = with_busybox() else { return };
+    // The client retries until the server listens (the ports are the
+    // sandbox's own: its loopback is not the host's).
+    let script = "echo hello from server | busybox nc -l -p 5555 > /tmp/srv.out & \
+                  for i in $(busybox seq 200); do \
+                  echo hi from client | busybox nc 127.0.0.1 5555 2>/dev/null && break; busybox usleep 10000; done; \
+                  wait; echo server got: $(busybox cat /tmp/srv.out)";
+    let r = run_in(&k, &["busybox", "sh", "-c", script], ENV);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    assert_eq!(r.stdout, "hello from server\nserver got: hi from client\n", "{r:?}");
+}
+
+#[test]
+fn busybox_wget_fetches_from_busybox_httpd() {
+    init_logging();
+    let Some(k) = with_busybox() else { return };
+    k.root_fs().mkdir_all("/www", 0o755).unwrap();
+    k.root_fs().write_file("/www/index.html", b"<h1>it works</h1>\n", 0o644).unwrap();
+    let script = "busybox httpd -f -p 127.0.0.1:8080 -h /www & pid=$!; \
+                  for i in $(busybox seq 200); do \
+                  busybox wget -q -O - http://127.0.0.1:8080/index.html 2>/dev/null && break; busybox usleep 10000; done; \
+                  kill $pid; wait";
+    let r = run_in(&k, &["busybox", "sh", "-c", script], ENV);
+    assert_eq!(r.stdout, "<h1>it works</h1>\n", "{r:?}");
+}

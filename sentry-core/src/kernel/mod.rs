@@ -173,6 +173,8 @@ pub(crate) struct KernelInner {
     pub unix_names: Arc<crate::net::unix::Namespace>,
     /// System V IPC objects (the sandbox's IPC namespace).
     pub(crate) ipc: ipc::IpcNamespace,
+    /// TCP and UDP ports of the sandbox's loopback network.
+    pub inet: Arc<crate::net::inet::Stack>,
     /// Host terminals given to the sandbox (the console).
     pub(crate) host_ttys: crate::fs::host_tty::Registry,
 }
@@ -354,6 +356,7 @@ impl Kernel {
                 enosys_logged: Mutex::new(HashSet::new()),
                 unix_names: crate::net::unix::Namespace::new(),
                 ipc: ipc::IpcNamespace::default(),
+                inet: crate::net::inet::Stack::new(),
                 host_ttys: Default::default(),
             }),
         };

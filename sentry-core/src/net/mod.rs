@@ -12,16 +12,17 @@
 //!
 //! - `AF_UNIX` ([`unix`]): stream, datagram and sequenced-packet sockets,
 //!   path and abstract names, `SCM_RIGHTS` and `SCM_CREDENTIALS`;
-//! - `AF_INET`, `AF_INET6`, `AF_NETLINK` and the rest: `EAFNOSUPPORT` for
-//!   now. A network stack is a later piece of work; it will add another
-//!   implementation of [`Socket`] and leave the system call layer
-//!   (`syscalls::socket`) as it is.
+//! - `AF_INET` and `AF_INET6` ([`inet`]): TCP and UDP on a loopback-only
+//!   network (`127.0.0.0/8` and `::1`, as gVisor's `--network=none`), so
+//!   programs in one sandbox can talk to each other; no host network;
+//! - `AF_NETLINK`, `AF_PACKET` and the rest: `EAFNOSUPPORT`.
 //!
 //! The [`Socket`] interface is family-neutral: addresses travel as the raw
 //! `sockaddr` bytes the application gave or will receive, and ancillary
 //! data as open files ([`SendMsg::rights`]) and credentials ([`Ucred`]);
 //! the system call layer does the copying and the `cmsghdr` encoding.
 
+pub mod inet;
 pub mod unix;
 
 use std::any::Any;

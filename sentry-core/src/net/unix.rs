@@ -383,12 +383,12 @@ pub struct UnixSocket {
 
 /// When a wait with `timeout` ends (`None`: never, also for timeouts too
 /// far away to represent).
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+pub(super) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|d| Instant::now().checked_add(d))
 }
 
 /// Socket timeouts end with `EAGAIN`, not `ETIMEDOUT`.
-fn timeout_to_eagain(e: Errno) -> Errno {
+pub(super) fn timeout_to_eagain(e: Errno) -> Errno {
     if e == Errno::ETIMEDOUT {
         Errno::EAGAIN
     } else {
@@ -399,18 +399,18 @@ fn timeout_to_eagain(e: Errno) -> Errno {
 /// What `SCM_CREDENTIALS` reports for data that carried no credentials.
 const NO_CREDS: Ucred = Ucred { pid: 0, uid: 65534, gid: 65534 };
 
-fn int_bytes(v: i32) -> Vec<u8> {
+pub(super) fn int_bytes(v: i32) -> Vec<u8> {
     v.to_le_bytes().to_vec()
 }
 
-fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
+pub(super) fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
     let (s, us) = t.map(|d| (d.as_secs() as i64, d.subsec_micros() as i64)).unwrap_or((0, 0));
     let mut v = s.to_le_bytes().to_vec();
     v.extend_from_slice(&us.to_le_bytes());
     v
 }
 
-fn parse_timeval(b: &[u8]) -> Result<Option<Duration>, Errno> {
+pub(super) fn parse_timeval(b: &[u8]) -> Result<Option<Duration>, Errno> {
     let sec = i64::from_le_bytes(b.get(0..8).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?);
     let usec = i64::from_le_bytes(b.get(8..16).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?);
     if !(0..1_000_000).contains(&usec) {

@@ -22,6 +22,7 @@ use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Task;
 use crate::mm::{lock, IoVec, MAX_RW_COUNT};
+use crate::net::inet::{self, tcp::TcpSocket, udp::UdpSocket};
 use crate::net::unix::{SockType, UnixSocket, SCM_MAX_FD};
 use crate::net::{new_file, socket_of, Received, SendMsg, SockCtx, Socket, Ucred};
 use crate::vfs::{flags, File};
@@ -291,28 +292,60 @@ fn sys_socket(t: &mut Task, a: &Args) -> SysResult {
     Ok(install(t, file, fl & libc::SOCK_CLOEXEC != 0)? as u64)
 }
 
+/// A `socket` request after Linux's checks: which kind of socket.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Unix(SockType),
+    /// `AF_INET`/`AF_INET6` TCP.
+    Tcp(i32),
+    /// `AF_INET`/`AF_INET6` UDP.
+    Udp(i32),
+}
+
 /// Validates `socket`'s arguments (flags removed) as Linux does, in its
-/// order, and returns the Unix socket type.
-fn unix_type(domain: i32, ty: i32, protocol: i32) -> Result<SockType, Errno> {
+/// order. `net_raw`: the caller has `CAP_NET_RAW` (for `SOCK_RAW`).
+fn socket_kind(domain: i32, ty: i32, protocol: i32, net_raw: bool) -> Result<Kind, Errno> {
     if !(0..AF_MAX).contains(&domain) {
         return Err(Errno::EAFNOSUPPORT);
     }
     if !(0..SOCK_MAX).contains(&ty) {
         return Err(Errno::EINVAL);
     }
-    // AF_INET, AF_INET6, AF_NETLINK, ...: no network stack yet.
-    if domain != libc::AF_UNIX {
-        return Err(Errno::EAFNOSUPPORT);
+    match domain {
+        libc::AF_UNIX => {
+            if protocol != 0 && protocol != libc::AF_UNIX {
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            SockType::from_linux(ty).map(Kind::Unix).ok_or(Errno::ESOCKTNOSUPPORT)
+        }
+        libc::AF_INET | libc::AF_INET6 => {
+            if !(0..256).contains(&protocol) {
+                return Err(Errno::EINVAL);
+            }
+            Ok(if inet::socket_kind(ty, protocol, net_raw)? { Kind::Tcp(domain) } else { Kind::Udp(domain) })
+        }
+        // AF_NETLINK, AF_PACKET, ...: not supported.
+        _ => Err(Errno::EAFNOSUPPORT),
     }
-    if protocol != 0 && protocol != libc::AF_UNIX {
-        return Err(Errno::EPROTONOSUPPORT);
+}
+
+/// Validates `socketpair`'s arguments: only Unix sockets come in pairs
+/// (`EOPNOTSUPP` for TCP and UDP, as Linux).
+fn unix_type(domain: i32, ty: i32, protocol: i32) -> Result<SockType, Errno> {
+    match socket_kind(domain, ty, protocol, false)? {
+        Kind::Unix(t) => Ok(t),
+        _ => Err(Errno::EOPNOTSUPP),
     }
-    SockType::from_linux(ty).ok_or(Errno::ESOCKTNOSUPPORT)
 }
 
 fn new_socket(t: &Task, domain: i32, ty: i32, protocol: i32) -> Result<Arc<dyn Socket>, Errno> {
-    let ty = unix_type(domain, ty, protocol)?;
-    Ok(UnixSocket::new(t.kernel.inner.unix_names.clone(), ty))
+    // CAP_NET_RAW
+    let net_raw = t.creds.has_cap(13);
+    Ok(match socket_kind(domain, ty, protocol, net_raw)? {
+        Kind::Unix(ty) => UnixSocket::new(t.kernel.inner.unix_names.clone(), ty),
+        Kind::Tcp(family) => TcpSocket::new(t.kernel.inner.inet.clone(), family),
+        Kind::Udp(family) => UdpSocket::new(t.kernel.inner.inet.clone(), family),
+    })
 }
 
 fn sys_socketpair(t: &mut Task, a: &Args) -> SysResult {
@@ -713,8 +746,15 @@ mod tests {
     fn socket_arguments_are_checked_in_linux_order() {
         assert_eq!(unix_type(libc::AF_UNIX, libc::SOCK_STREAM, 0), Ok(SockType::Stream));
         assert_eq!(unix_type(libc::AF_UNIX, libc::SOCK_RAW, libc::AF_UNIX), Ok(SockType::Dgram));
-        assert_eq!(unix_type(libc::AF_INET, libc::SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
-        assert_eq!(unix_type(libc::AF_INET6, libc::SOCK_DGRAM, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_STREAM, 0, false), Ok(Kind::Tcp(libc::AF_INET)));
+        assert_eq!(socket_kind(libc::AF_INET6, libc::SOCK_STREAM, 6, false), Ok(Kind::Tcp(libc::AF_INET6)));
+        assert_eq!(socket_kind(libc::AF_INET6, libc::SOCK_DGRAM, 0, false), Ok(Kind::Udp(libc::AF_INET6)));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_DGRAM, 17, false), Ok(Kind::Udp(libc::AF_INET)));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_STREAM, 17, false), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_DGRAM, 6, false), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_RAW, 1, false), Err(Errno::EPERM));
+        assert_eq!(socket_kind(libc::AF_INET, libc::SOCK_SEQPACKET, 0, false), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(unix_type(libc::AF_INET, libc::SOCK_STREAM, 0), Err(Errno::EOPNOTSUPP));
         assert_eq!(unix_type(libc::AF_NETLINK, libc::SOCK_RAW, 0), Err(Errno::EAFNOSUPPORT));
         assert_eq!(unix_type(-1, libc::SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
         assert_eq!(unix_type(libc::AF_UNIX, 12, 0), Err(Errno::EINVAL));
