@@ -103,12 +103,12 @@ fn with_file_flags(f: &File, flags: i32) -> i32 {
     }
 }
 
-/// `EPIPE` from a send: the point where `SIGPIPE` is raised.
+/// An error of a send. `SIGPIPE` for `EPIPE` (unless `MSG_NOSIGNAL`) is
+/// raised by the dispatcher, which sees the call's flags
+/// (`syscalls::raises_sigpipe`); this only traces it.
 fn send_error(t: &Task, e: Errno, flags: i32) -> Errno {
     if e == Errno::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
-        // SIGPIPE: deliver SIGPIPE to the calling thread here once signal
-        // delivery exists; until then the application sees EPIPE alone.
-        tracing::trace!(tid = t.tid, "send: EPIPE (SIGPIPE due)");
+        tracing::trace!(tid = t.tid, "send: EPIPE (SIGPIPE follows)");
     }
     e
 }
