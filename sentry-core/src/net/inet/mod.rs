@@ -287,6 +287,19 @@ const FAM_V4: u8 = 1;
 const FAM_V6: u8 = 2;
 
 impl Binding {
+    /// The binding of socket `id` to `ip` with its options as they are.
+    pub(crate) fn for_socket(id: u64, ip: IpAddr, opts: &Opts) -> Binding {
+        Binding {
+            id,
+            ip,
+            v6only: opts.v6only,
+            reuseaddr: opts.flag(libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            reuseport: opts.flag(libc::SOL_SOCKET, libc::SO_REUSEPORT),
+            listening: false,
+            peer: None,
+        }
+    }
+
     /// The address families a wildcard takes.
     fn families(&self) -> u8 {
         match self.ip {

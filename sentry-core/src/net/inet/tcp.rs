@@ -165,15 +165,7 @@ impl TcpSocket {
 
     /// Binds `g`'s socket to `addr` (port 0: ephemeral).
     fn bind_locked(&self, g: &mut Inner, addr: SocketAddr) -> Result<(), Errno> {
-        let b = Binding {
-            id: self.id,
-            ip: addr.ip(),
-            v6only: g.opts.v6only,
-            reuseaddr: g.opts.flag(libc::SOL_SOCKET, libc::SO_REUSEADDR),
-            reuseport: g.opts.flag(libc::SOL_SOCKET, libc::SO_REUSEPORT),
-            listening: false,
-            peer: None,
-        };
+        let b = Binding::for_socket(self.id, addr.ip(), &g.opts);
         let port = self.stack.bind_tcp(addr.port(), b, self.me.clone())?;
         g.local = SocketAddr::new(addr.ip(), port);
         g.bound = true;
