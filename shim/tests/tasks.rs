@@ -132,20 +132,7 @@ fn kill_sigkill_stops_the_task() {
 fn metrics_ps_pause_and_resume() {
     let Some(c) = containerd() else { return };
     let id = "mon1";
-    let mut events = c.ctr_spawn(&["events"]);
-    // `ctr events` subscribes asynchronously: wait until it sees an event
-    // of its own making before the task's first.
-    let start = Instant::now();
-    loop {
-        let out = c.ctr(&["namespaces", "label", c.namespace(), "probe=x"]);
-        assert!(out.status.success(), "ctr namespaces label: {}", text(&out));
-        std::thread::sleep(Duration::from_millis(200));
-        // The probe's event (`/namespaces/update`) is in the pipe: read it.
-        if events_seen(&mut events, "/namespaces/update") {
-            break;
-        }
-        assert!(start.elapsed() < HANG, "ctr events never printed the probe's event");
-    }
+    let mut events = subscribe_events(&c);
     c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
 
@@ -204,6 +191,24 @@ fn metrics_ps_pause_and_resume() {
     assert!(rest.any(|t| *t == "/tasks/delete"), "no /tasks/delete after the exit: {topics:?}\n{log}");
     c.assert_clean(id);
     assert_no_cgroup(id);
+}
+
+/// `ctr events`, once it is known to be subscribed: it subscribes
+/// asynchronously, so events right after its start could be missed. It
+/// is subscribed once it prints an event of the test's own making (a
+/// namespace label change, `/namespaces/update`).
+fn subscribe_events(c: &Containerd) -> std::process::Child {
+    let mut events = c.ctr_spawn(&["events"]);
+    let start = Instant::now();
+    loop {
+        let out = c.ctr(&["namespaces", "label", c.namespace(), "probe=x"]);
+        assert!(out.status.success(), "ctr namespaces label: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(200));
+        if events_seen(&mut events, "/namespaces/update") {
+            return events;
+        }
+        assert!(start.elapsed() < HANG, "ctr events never printed the probe's event");
+    }
 }
 
 /// Reads what `ctr events` printed so far (without blocking) and tells
@@ -280,7 +285,7 @@ fn twenty_concurrent_containers_print_their_output() {
 fn memory_limit_oom_kill_publishes_task_oom() {
     let Some(c) = containerd() else { return };
     let id = "oom1";
-    let mut events = c.ctr_spawn(&["events"]);
+    let mut events = subscribe_events(&c);
     let config = c.path().join("runsc.toml");
     // busybox tail buffers a line that never ends.
     let out = c.ctr(&[
@@ -442,7 +447,7 @@ fn exec_runs_commands_with_their_output_and_exit_status() {
     let id = "exec1";
     c.run_detached(id, &["sleep", "1000"]);
     wait_status(&c, id, "RUNNING");
-    let mut events = c.ctr_spawn(&["events"]);
+    let mut events = subscribe_events(&c);
 
     let out = c.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo hello-exec; echo to-stderr >&2"]);
     assert!(out.status.success(), "ctr task exec: {}\n{}", text(&out), c.log());
