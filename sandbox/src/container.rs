@@ -134,6 +134,19 @@ fn process_alive(pid: i32) -> bool {
     }
 }
 
+/// Whether process `pid` is dead or dies within a short grace: for a
+/// broken control connection, which a dying sandbox causes (its sockets
+/// close before it becomes a zombie) as does a live one in trouble.
+fn dies_soon(pid: i32) -> bool {
+    for _ in 0..200 {
+        if !process_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
 /// The wait status reported for a container whose sandbox process died
 /// (crashed or was killed) without reporting one: killed by SIGKILL.
 const SANDBOX_DIED: i32 = libc::SIGKILL;
@@ -518,10 +531,13 @@ impl Runtime {
         // The sandbox ends with its init, recording the status; or it died.
         let resp = match resp {
             Err(e) => {
+                // A dying process closes its sockets before it becomes a
+                // zombie: give it a moment to finish dying.
+                let dead = dies_soon(record.sandbox_pid);
                 let recorded = if pid == 0 { crate::exit_file::read(&self.state.dir(id)) } else { None };
                 match recorded {
                     Some(status) => return Ok(status),
-                    None if !process_alive(record.sandbox_pid) => return Ok(SANDBOX_DIED),
+                    None if dead => return Ok(SANDBOX_DIED),
                     None => return Err(e),
                 }
             }
