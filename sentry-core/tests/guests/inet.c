@@ -23,51 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *ename(int e) {
-    switch (e) {
-    case 0: return "OK";
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case EPIPE: return "EPIPE";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case ENETUNREACH: return "ENETUNREACH";
-    case ECONNRESET: return "ECONNRESET";
-    case EISCONN: return "EISCONN";
-    case ENOTCONN: return "ENOTCONN";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EINPROGRESS: return "EINPROGRESS";
-    case EALREADY: return "EALREADY";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EPERM: return "EPERM";
-    case ENODEV: return "ENODEV";
-    default: return "other";
-    }
-}
-
-#define SHOW(label, call)                                   \
-    do {                                                    \
-        errno = 0;                                          \
-        long r_ = (long)(call);                             \
-        if (r_ < 0)                                         \
-            printf("%s: %s\n", label, ename(errno));        \
-        else                                                \
-            printf("%s: %ld\n", label, r_);                 \
-    } while (0)
-
-#define CHECK(x)                                                                             \
-    do {                                                                                     \
-        if (!(x)) {                                                                          \
-            printf("FAILED line %d: %s (errno %d %s)\n", __LINE__, #x, errno, ename(errno)); \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
+#include "guest.h"
 
 typedef union {
     struct sockaddr sa;
@@ -365,7 +321,7 @@ static void nonblocking(void) {
     addr_t a;
     socklen_t len = make_addr(&a, AF_INET, "127.0.0.1", port);
     int r = connect(c, &a.sa, len);
-    printf("non-blocking connect: %s\n", r == 0 || errno == EINPROGRESS ? "0 or EINPROGRESS" : ename(errno));
+    printf("non-blocking connect: %s\n", r == 0 || errno == EINPROGRESS ? "0 or EINPROGRESS" : en(errno));
     struct pollfd cp = {c, POLLOUT, 0};
     CHECK(poll(&cp, 1, 5000) == 1);
     int err = -1;
@@ -405,7 +361,7 @@ static void nonblocking(void) {
             break;
         total += n;
     }
-    printf("filled: %s, some buffered=%d\n", ename(errno), total > 0);
+    printf("filled: %s, some buffered=%d\n", en(errno), total > 0);
     cp.revents = 0;
     SHOW("poll full for POLLOUT", poll(&cp, 1, 0));
     long drained = 0;
@@ -465,7 +421,7 @@ static void resets(void) {
     int err = -1;
     socklen_t el = sizeof err;
     CHECK(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) == 0);
-    printf("SO_ERROR=%s\n", ename(err));
+    printf("SO_ERROR=%s\n", en(err));
     close(c);
     /* SIGPIPE without MSG_NOSIGNAL. */
     signal(SIGPIPE, SIG_IGN);

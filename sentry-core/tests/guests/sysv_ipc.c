@@ -17,24 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *en(int e) {
-    switch (e) {
-    case EEXIST: return "EEXIST";
-    case ENOENT: return "ENOENT";
-    case EINVAL: return "EINVAL";
-    case EFAULT: return "EFAULT";
-    case EACCES: return "EACCES";
-    case EAGAIN: return "EAGAIN";
-    case EIDRM: return "EIDRM";
-    case EINTR: return "EINTR";
-    case ENOMSG: return "ENOMSG";
-    case E2BIG: return "E2BIG";
-    case ERANGE: return "ERANGE";
-    case EFBIG: return "EFBIG";
-    case EPERM: return "EPERM";
-    default: return "E?";
-    }
-}
+#include "guest.h"
 
 /* Prints "what: OK" or "what: ERRNO". */
 static void res(const char *what, long r) {

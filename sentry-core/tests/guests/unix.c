@@ -23,53 +23,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char *ename(int e) {
-    switch (e) {
-    case 0: return "OK";
-    case EAGAIN: return "EAGAIN";
-    case EBADF: return "EBADF";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case EPIPE: return "EPIPE";
-    case ENOTSOCK: return "ENOTSOCK";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EPROTOTYPE: return "EPROTOTYPE";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EADDRINUSE: return "EADDRINUSE";
-    case ECONNRESET: return "ECONNRESET";
-    case EISCONN: return "EISCONN";
-    case ENOTCONN: return "ENOTCONN";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EPERM: return "EPERM";
-    case ENXIO: return "ENXIO";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
-    default: return "other";
-    }
-}
+#include "guest.h"
 
 /* Prints "label: <result>" where result is the return value or the errno. */
-#define SHOW(label, call)                                                    \
-    do {                                                                     \
-        errno = 0;                                                           \
-        long r_ = (long)(call);                                              \
-        if (r_ < 0)                                                          \
-            printf("%s: %s\n", label, ename(errno));                        \
-        else                                                                 \
-            printf("%s: %ld\n", label, r_);                                 \
-    } while (0)
-
-#define CHECK(x)                                                                          \
-    do {                                                                                  \
-        if (!(x)) {                                                                       \
-            printf("FAILED line %d: %s (errno %d %s)\n", __LINE__, #x, errno, ename(errno)); \
-            exit(1);                                                                      \
-        }                                                                                 \
-    } while (0)
-
 static const char *dir;
 
 static socklen_t path_addr(struct sockaddr_un *a, const char *name) {
@@ -119,7 +75,7 @@ static void pairs(void) {
             break;
         total += n;
     }
-    printf("stream filled: %s, buffered>=208k:%d\n", ename(errno), total >= 212992);
+    printf("stream filled: %s, buffered>=208k:%d\n", en(errno), total >= 212992);
     long drained = 0;
     while ((n = recv(sv[1], big, sizeof big, 0)) > 0)
         drained += n;
@@ -192,7 +148,7 @@ static void shutdowns(void) {
     int err = -1;
     socklen_t l = sizeof err;
     CHECK(getsockopt(sv[0], SOL_SOCKET, SO_ERROR, &err, &l) == 0);
-    printf("SO_ERROR after: %s\n", ename(err));
+    printf("SO_ERROR after: %s\n", en(err));
     close(sv[0]);
 }
 
@@ -202,7 +158,7 @@ static void show_name(const char *label, int fd, int peer, const struct sockaddr
     memset(&a, 0x55, sizeof a);
     int r = peer ? getpeername(fd, (struct sockaddr *)&a, &l) : getsockname(fd, (struct sockaddr *)&a, &l);
     if (r < 0) {
-        printf("%s: %s\n", label, ename(errno));
+        printf("%s: %s\n", label, en(errno));
         return;
     }
     if (want == NULL)
