@@ -35,6 +35,19 @@ use crate::kernel::Credentials;
 use crate::vfs::stat::makedev;
 use crate::vfs::{flags, File, FileOps, FileType, FsContext, Inode, IoCtx, Stat, Timespec};
 
+/// `SOL_SOCKET` options every family records as booleans and reports back
+/// (0 or 1) without acting on them.
+pub(crate) const RECORDED_FLAGS: &[i32] = &[
+    libc::SO_REUSEADDR,
+    libc::SO_REUSEPORT,
+    libc::SO_KEEPALIVE,
+    libc::SO_BROADCAST,
+    libc::SO_OOBINLINE,
+    libc::SO_DONTROUTE,
+    libc::SO_DEBUG,
+    libc::SO_TIMESTAMP,
+];
+
 /// Credentials as `SCM_CREDENTIALS` and `SO_PEERCRED` report them
 /// (`struct ucred`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1264,16 +1264,9 @@ impl Socket for UnixSocket {
             libc::SO_SNDTIMEO => timeval_bytes(g.sndtimeo),
             libc::SO_LINGER => g.linger.to_vec(),
             libc::SO_RCVLOWAT | libc::SO_SNDLOWAT => int_bytes(1),
-            libc::SO_REUSEADDR
-            | libc::SO_REUSEPORT
-            | libc::SO_KEEPALIVE
-            | libc::SO_BROADCAST
-            | libc::SO_OOBINLINE
-            | libc::SO_DONTROUTE
-            | libc::SO_DEBUG
-            | libc::SO_PRIORITY
-            | libc::SO_PASSSEC
-            | libc::SO_TIMESTAMP => int_bytes(g.plain.get(&name).copied().unwrap_or(0)),
+            n if n == libc::SO_PRIORITY || n == libc::SO_PASSSEC || super::RECORDED_FLAGS.contains(&n) => {
+                int_bytes(g.plain.get(&name).copied().unwrap_or(0))
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }
@@ -1307,15 +1300,7 @@ impl Socket for UnixSocket {
                 }
                 g.plain.insert(name, val);
             }
-            libc::SO_REUSEADDR
-            | libc::SO_REUSEPORT
-            | libc::SO_KEEPALIVE
-            | libc::SO_BROADCAST
-            | libc::SO_OOBINLINE
-            | libc::SO_DONTROUTE
-            | libc::SO_DEBUG
-            | libc::SO_PASSSEC
-            | libc::SO_TIMESTAMP => {
+            n if n == libc::SO_PASSSEC || super::RECORDED_FLAGS.contains(&n) => {
                 g.plain.insert(name, (val != 0) as i32);
             }
             _ => return Err(Errno::ENOPROTOOPT),

@@ -555,18 +555,9 @@ impl Opts {
             (libc::SOL_SOCKET, libc::SO_RCVLOWAT | libc::SO_SNDLOWAT) => int_bytes(1),
             // No credentials travel over IP.
             (libc::SOL_SOCKET, libc::SO_PEERCRED) => crate::net::Ucred::NONE.to_bytes().to_vec(),
-            (
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR
-                | libc::SO_REUSEPORT
-                | libc::SO_KEEPALIVE
-                | libc::SO_BROADCAST
-                | libc::SO_OOBINLINE
-                | libc::SO_DONTROUTE
-                | libc::SO_DEBUG
-                | libc::SO_PRIORITY
-                | libc::SO_TIMESTAMP,
-            ) => int_bytes(self.plain.get(&(level, name)).copied().unwrap_or(0)),
+            (libc::SOL_SOCKET, n) if n == libc::SO_PRIORITY || crate::net::RECORDED_FLAGS.contains(&n) => {
+                int_bytes(self.plain.get(&(level, name)).copied().unwrap_or(0))
+            }
             (IPPROTO_IPV6, libc::IPV6_V6ONLY) if family == libc::AF_INET6 => int_bytes(self.v6only as i32),
             (IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) if family == libc::AF_INET6 => {
                 int_bytes(self.plain.get(&(level, name)).copied().unwrap_or(64))
@@ -615,17 +606,7 @@ impl Opts {
                 }
                 self.plain.insert((level, name), v);
             }
-            (
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR
-                | libc::SO_REUSEPORT
-                | libc::SO_KEEPALIVE
-                | libc::SO_BROADCAST
-                | libc::SO_OOBINLINE
-                | libc::SO_DONTROUTE
-                | libc::SO_DEBUG
-                | libc::SO_TIMESTAMP,
-            ) => {
+            (libc::SOL_SOCKET, n) if crate::net::RECORDED_FLAGS.contains(&n) => {
                 let v = (int()? != 0) as i32;
                 self.plain.insert((level, name), v);
             }
