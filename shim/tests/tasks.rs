@@ -41,6 +41,14 @@ fn wait_status(c: &Containerd, id: &str, want: &str) {
     }
 }
 
+/// SIGKILL to task `id`, then its deletion: it must end killed (137).
+fn kill_and_delete(c: &Containerd, id: &str) {
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    assert!(out.status.success(), "ctr task kill -s SIGKILL: {}", text(&out));
+    wait_status(c, id, "STOPPED");
+    assert_eq!(delete_task(c, id), 137);
+}
+
 /// `ctr task delete` of a stopped task, then of its container; returns
 /// the task's exit status (ctr 1.6 only logs a non-zero one as a warning).
 fn delete_task(c: &Containerd, id: &str) -> u32 {
@@ -114,10 +122,7 @@ fn kill_sigkill_stops_the_task() {
     let id = "kill1";
     c.run_detached(id, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
     wait_status(&c, id, "RUNNING");
-    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-    assert!(out.status.success(), "ctr task kill -s SIGKILL: {}", text(&out));
-    wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 137);
+    kill_and_delete(&c, id);
     c.assert_clean(id);
     assert_no_cgroup(id);
 }
@@ -168,10 +173,7 @@ fn metrics_ps_pause_and_resume() {
     // SIGKILL ends a paused task too.
     let out = c.ctr(&["task", "pause", id]);
     assert!(out.status.success(), "ctr task pause: {}", text(&out));
-    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-    assert!(out.status.success(), "ctr task kill: {}", text(&out));
-    wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 137);
+    kill_and_delete(&c, id);
 
     // SAFETY: ends this test's `ctr events`.
     unsafe { libc::kill(events.id() as i32, libc::SIGTERM) };
@@ -414,10 +416,7 @@ async fn update_sets_the_sandbox_cgroup_limits() {
     let e = update::update(&c.sock(), c.namespace(), id, "example.com/Other", b"{}").await.unwrap_err();
     assert!(e.message().contains("unsupported resources type"), "{e}");
 
-    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-    assert!(out.status.success(), "ctr task kill: {}", text(&out));
-    wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 137);
+    kill_and_delete(&c, id);
     c.assert_clean(id);
     assert_no_cgroup(id);
 }
@@ -598,10 +597,7 @@ fn exec_with_a_terminal_follows_resizes() {
     // The exec is gone: the container still runs and takes another.
     let out = c.ctr(&["task", "exec", "--exec-id", "t1", id, "echo", "again"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "again", "{}", text(&out));
-    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-    assert!(out.status.success(), "ctr task kill: {}", text(&out));
-    wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 137);
+    kill_and_delete(&c, id);
     c.assert_clean(id);
 }
 
@@ -620,10 +616,7 @@ fn exec_with_a_terminal_takes_ctrl_c() {
     p.expect("got-int", HANG);
     let (status, out) = p.wait(HANG);
     assert_eq!(status.code(), Some(4), "ctr task exec -t: {out:?}\n{}", c.log());
-    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-    assert!(out.status.success(), "ctr task kill: {}", text(&out));
-    wait_status(&c, id, "STOPPED");
-    assert_eq!(delete_task(&c, id), 137);
+    kill_and_delete(&c, id);
     c.assert_clean(id);
 }
 
