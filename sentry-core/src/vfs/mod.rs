@@ -451,6 +451,16 @@ pub struct Dentry {
     mounts: Arc<Mounts>,
 }
 
+/// A mount point's absolute path, normalised (no `.` or repeated
+/// slashes); `EINVAL` for `/`, a relative path or one with `..`.
+fn mount_key(path: &str) -> Result<String, Errno> {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if parts.is_empty() || parts.contains(&"..") || !path.starts_with('/') {
+        return Err(Errno::EINVAL);
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
 impl Dentry {
     /// The root dentry of a file system.
     pub fn root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
@@ -471,24 +481,16 @@ impl Dentry {
     /// of this dentry's tree. The path is normalised (no `.`, `..` or
     /// repeated slashes) and must not be `/`.
     pub fn mount(&self, path: &str, inode: Arc<dyn Inode>) -> Result<(), Errno> {
-        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-        if parts.is_empty() || parts.contains(&"..") || !path.starts_with('/') {
-            return Err(Errno::EINVAL);
-        }
-        self.mounts.insert(format!("/{}", parts.join("/")), inode);
+        self.mounts.insert(mount_key(path)?, inode);
         Ok(())
     }
 
     /// [`mount`](Dentry::mount), recording the file system's type name
     /// (`tmpfs`, `9p`, `mqueue`, ...) for `/proc/mounts`.
     pub fn mount_typed(&self, path: &str, inode: Arc<dyn Inode>, fs_type: &str) -> Result<(), Errno> {
-        self.mount(path, inode)?;
-        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-        self.mounts
-            .types
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(format!("/{}", parts.join("/")), fs_type.into());
+        let key = mount_key(path)?;
+        self.mounts.types.write().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), fs_type.into());
+        self.mounts.insert(key, inode);
         Ok(())
     }
 
