@@ -225,6 +225,16 @@ pub fn file_event(dentry: &Dentry, mask: u32) {
     registry.notify(key_of(&**inode), mask, 0, None);
 }
 
+/// Events about the file open as `file`, through the dentry it was opened
+/// by. A file without one (a pipe, a socket, a memfd) can be watched only
+/// through `/proc/self/fd`, which gives it a tree of its own that nothing
+/// reports to: it has nothing to report.
+pub fn open_file_event(file: &crate::vfs::File, mask: u32) {
+    if let Some(d) = file.dentry() {
+        file_event(d, mask);
+    }
+}
+
 /// An event about entry `name` of directory `dir` (whose subject is of
 /// type `ft`).
 pub fn entry_event(dir: &Dentry, name: &str, ft: FileType, mask: u32, cookie: u32) {

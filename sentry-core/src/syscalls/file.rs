@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Args, Handler};
 use crate::errno::{Errno, SysResult};
-use crate::fs::inotify::{IN_ACCESS, IN_MODIFY};
+use crate::fs::inotify::{open_file_event, IN_ACCESS, IN_MODIFY};
 use crate::kernel::Task;
 use crate::mm::{lock, IoVec, MAX_RW_COUNT};
 use crate::vfs::{flags, File};
@@ -52,7 +52,7 @@ fn read_into(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> S
                 Err(e) => return Err(e),
             };
             if got > 0 {
-                super::inotify::file_changed(task, file, IN_ACCESS);
+                open_file_event(file, IN_ACCESS);
             }
             if let Err(e) = task.mm.copy_out(iov.base + done, &buf[..got]) {
                 return if total > 0 { Ok(total) } else { Err(e) };
@@ -91,7 +91,7 @@ fn write_from(task: &Task, file: &File, iovs: &[IoVec], mut at: Option<u64>) -> 
                 Err(e) => return Err(e),
             };
             if put > 0 {
-                super::inotify::file_changed(task, file, IN_MODIFY);
+                open_file_event(file, IN_MODIFY);
             }
             done += put as u64;
             total += put as u64;

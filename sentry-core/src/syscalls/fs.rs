@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::{Args, Handler, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use crate::errno::{Errno, SysResult};
 use crate::fs::inotify::{
-    entry_event, file_event, self_event, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVED_FROM,
-    IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN,
+    entry_event, file_event, open_file_event, self_event, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY,
+    IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN,
 };
 use crate::kernel::Task;
 use crate::mm::lock;
@@ -577,7 +577,7 @@ fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     f.inode().truncate(len as u64)?;
-    super::inotify::file_changed(t, &f, IN_MODIFY);
+    open_file_event(&f, IN_MODIFY);
     Ok(0)
 }
 
@@ -607,7 +607,7 @@ fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
 fn sys_fchmod(t: &mut Task, a: &Args) -> SysResult {
     let f = t.file(a.i32(0))?;
     chmod_inode(t, f.inode(), a.u32(1))?;
-    super::inotify::file_changed(t, &f, IN_ATTRIB);
+    open_file_event(&f, IN_ATTRIB);
     Ok(0)
 }
 

@@ -399,7 +399,7 @@ fn sys_fallocate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EFBIG);
     }
     f.inode().allocate(mode, offset as u64, len as u64)?;
-    super::inotify::file_changed(t, &f, crate::fs::inotify::IN_MODIFY);
+    crate::fs::inotify::open_file_event(&f, crate::fs::inotify::IN_MODIFY);
     Ok(0)
 }
 

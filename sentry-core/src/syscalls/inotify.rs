@@ -78,12 +78,3 @@ pub(super) fn inode_event(t: &Task, inode: &dyn crate::vfs::Inode, mask: u32) {
     let root = crate::mm::lock(&t.fs).root.clone();
     crate::fs::inotify::self_event(&root, inode, mask);
 }
-
-/// Reports `mask` about the file open as `file`: through its dentry (its
-/// watches and its parent's), or to its own watches.
-pub(super) fn file_changed(t: &Task, file: &File, mask: u32) {
-    match file.dentry() {
-        Some(d) => crate::fs::inotify::file_event(d, mask),
-        None => inode_event(t, &**file.inode(), mask),
-    }
-}
